@@ -1,0 +1,348 @@
+//! Finds the URL references of a stylesheet through lightningcss's AST (so URLs in comments
+//! are never seen) and locates each one's exact byte span in the source, so a rewrite changes
+//! those bytes and nothing else.
+
+use std::convert::Infallible;
+
+use lightningcss::rules::CssRule;
+use lightningcss::stylesheet::{ParserOptions, StyleSheet};
+use lightningcss::values::url::Url;
+use lightningcss::visit_types;
+use lightningcss::visitor::{Visit, VisitTypes, Visitor};
+
+/// One `url(…)` or `@import "…"` in a stylesheet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CssRef {
+    /// The URL as written (unescaped by the CSS tokenizer).
+    pub url: String,
+    /// Byte span of the whole token in the source (`url(…)` or the quoted string).
+    pub start: usize,
+    pub end: usize,
+    /// 1-based line and column of the token, for messages.
+    pub line: usize,
+    pub col: usize,
+    /// Whether the token is a `url(…)` (else a bare string, as `@import "x.css"` allows).
+    pub is_url_fn: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CssSyntaxError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Where a reference was seen: 0-based line, 1-based column in UTF-16 units.
+struct Collector {
+    found: Vec<(String, u32, u32)>,
+}
+
+impl<'i> Visitor<'i> for Collector {
+    type Error = Infallible;
+
+    fn visit_types(&self) -> VisitTypes {
+        visit_types!(URLS | RULES)
+    }
+
+    fn visit_url(&mut self, url: &mut Url<'i>) -> Result<(), Self::Error> {
+        // Url locations count lines from 1, rule locations from 0.
+        self.found.push((url.url.to_string(), url.loc.line.saturating_sub(1), url.loc.column));
+        Ok(())
+    }
+
+    fn visit_rule(&mut self, rule: &mut lightningcss::rules::CssRule<'i>) -> Result<(), Self::Error> {
+        if let CssRule::Import(import) = rule {
+            self.found.push((import.url.to_string(), import.loc.line, import.loc.column));
+        }
+        rule.visit_children(self)
+    }
+}
+
+/// Parses `source` and returns its references in source order.
+pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, CssSyntaxError> {
+    check_structure(source)?;
+    let options = ParserOptions { filename: filename.to_string(), error_recovery: false, ..ParserOptions::default() };
+    let mut sheet = StyleSheet::parse(source, options).map_err(|e| {
+        let (line, col) = e.loc.as_ref().map(|l| (l.line as usize + 1, l.column as usize)).unwrap_or((1, 1));
+        CssSyntaxError { line, col, message: e.kind.to_string() }
+    })?;
+    let mut collector = Collector { found: Vec::new() };
+    let Ok(()) = sheet.visit(&mut collector);
+    let lines = line_starts(source);
+    let mut refs = Vec::with_capacity(collector.found.len());
+    for (url, line, column) in collector.found {
+        let at = byte_offset(source, &lines, line as usize, column as usize);
+        if let Some(r) = token_at(source, at, url) {
+            refs.push(r);
+        }
+    }
+    refs.sort_by_key(|r| r.start);
+    refs.dedup_by_key(|r| r.start);
+    for r in &mut refs {
+        let line = lines.partition_point(|&s| s <= r.start);
+        r.line = line;
+        r.col = source[lines[line - 1]..r.start].chars().count() + 1;
+    }
+    Ok(refs)
+}
+
+/// CSS parsers close whatever is open at end of file without a word (css-syntax §5), which hides
+/// truncated files and missing braces. Refuse an unclosed block, string or comment, and a stray
+/// closing brace, naming where it starts.
+pub fn check_structure(source: &str) -> Result<(), CssSyntaxError> {
+    let b = source.as_bytes();
+    let lines = line_starts(source);
+    let at = |i: usize, message: String| {
+        let line = lines.partition_point(|&s| s <= i);
+        let col = source[lines[line - 1]..i].chars().count() + 1;
+        CssSyntaxError { line, col, message }
+    };
+    let mut open: Vec<(u8, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => match source[i + 2..].find("*/") {
+                Some(end) => i += end + 3,
+                None => return Err(at(i, "unterminated comment".into())),
+            },
+            q @ (b'"' | b'\'') => {
+                let mut j = i + 1;
+                loop {
+                    match b.get(j) {
+                        None | Some(b'\n') => return Err(at(i, "unterminated string".into())),
+                        Some(b'\\') => j += 2,
+                        Some(&c) if c == q => break,
+                        _ => j += 1,
+                    }
+                }
+                i = j;
+            }
+            c @ (b'{' | b'(' | b'[') => open.push((c, i)),
+            c @ (b'}' | b')' | b']') => {
+                let want = match c {
+                    b'}' => b'{',
+                    b')' => b'(',
+                    _ => b'[',
+                };
+                match open.last() {
+                    Some(&(o, _)) if o == want => {
+                        open.pop();
+                    }
+                    // A stray ')' or ']' is legal inside some values; only braces are structural.
+                    _ if c != b'}' => {}
+                    Some(&(o, start)) => {
+                        let o = o as char;
+                        return Err(at(start, format!("'{o}' is closed by '}}' at line {}", at(i, String::new()).line)));
+                    }
+                    None => return Err(at(i, "unexpected '}' with no open block".into())),
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    match open.iter().find(|(c, _)| *c == b'{') {
+        Some(&(_, start)) => Err(at(start, "unclosed block: '{' has no matching '}'".into())),
+        None => Ok(()),
+    }
+}
+
+fn line_starts(source: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => starts.push(i + 1),
+            // CSS treats \r\n, \r and \f as one newline each (css-syntax §3.3).
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                starts.push(i + 2);
+                i += 1;
+            }
+            b'\r' | b'\x0c' => starts.push(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    starts
+}
+
+/// lightningcss locations are a 0-based line and a 1-based column in UTF-16 units.
+fn byte_offset(source: &str, lines: &[usize], line: usize, col_utf16: usize) -> usize {
+    let start = lines.get(line).copied().unwrap_or(source.len());
+    let mut units = 1;
+    for (i, c) in source[start..].char_indices() {
+        if units >= col_utf16 {
+            return start + i;
+        }
+        units += c.len_utf16();
+    }
+    source.len()
+}
+
+/// From `at` (which may sit on whitespace, a comment or an `@import` keyword before the token),
+/// finds the `url(…)` or string token and its span.
+fn token_at(source: &str, mut at: usize, url: String) -> Option<CssRef> {
+    let b = source.as_bytes();
+    loop {
+        at = skip_ws_and_comments(b, at);
+        if b.get(at) == Some(&b'@') {
+            // `@import`: skip the keyword.
+            at += 1;
+            while at < b.len() && (b[at].is_ascii_alphanumeric() || b[at] == b'-') {
+                at += 1;
+            }
+            continue;
+        }
+        break;
+    }
+    let start = at;
+    let is_url_fn = b.len() >= at + 4 && b[at..at + 4].eq_ignore_ascii_case(b"url(");
+    let end = if is_url_fn {
+        let mut i = skip_ws_and_comments_inside_url(b, at + 4);
+        if let Some(&q @ (b'"' | b'\'')) = b.get(i) {
+            i = string_end(b, i, q)?;
+            i = skip_ws_and_comments_inside_url(b, i);
+            if b.get(i) != Some(&b')') {
+                return None;
+            }
+            i + 1
+        } else {
+            while i < b.len() && b[i] != b')' {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            if i >= b.len() {
+                return None;
+            }
+            i + 1
+        }
+    } else if let Some(&q @ (b'"' | b'\'')) = b.get(at) {
+        string_end(b, at, q)?
+    } else {
+        return None;
+    };
+    Some(CssRef { url, start, end, line: 0, col: 0, is_url_fn })
+}
+
+fn skip_ws_and_comments(b: &[u8], mut i: usize) -> usize {
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'/') && b.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                i += 1;
+            }
+            i = (i + 2).min(b.len());
+            continue;
+        }
+        return i;
+    }
+}
+
+fn skip_ws_and_comments_inside_url(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// `b[at]` is the opening quote; returns the index just past the closing one.
+fn string_end(b: &[u8], at: usize, quote: u8) -> Option<usize> {
+    let mut i = at + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Writes a URL as a CSS token of the same form as the one it replaces.
+pub fn url_token(url: &str, is_url_fn: bool) -> String {
+    let mut quoted = String::with_capacity(url.len() + 2);
+    quoted.push('"');
+    for c in url.chars() {
+        match c {
+            '"' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            '\n' => quoted.push_str("\\a "),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    if is_url_fn {
+        format!("url({quoted})")
+    } else {
+        quoted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(src: &str) -> Vec<(String, String)> {
+        find_refs(src, "t.css").unwrap().into_iter().map(|r| (r.url, src[r.start..r.end].to_string())).collect()
+    }
+
+    #[test]
+    fn finds_urls_imports_and_skips_comments() {
+        let src = "@import \"base.css\";\n@import url('print.css') print;\n/* url(in-comment.png) */\n\
+                   a { background: /* x */ url( \"a b.png\" ) no-repeat; }\n\
+                   b { mask: url(m.svg#frag); --v: url(var.png); }\n\
+                   @font-face { font-family: X; src: url(https://x.example/f.woff2) format(\"woff2\"); }\n";
+        let got = urls(src);
+        let want = [
+            ("base.css", "\"base.css\""),
+            ("print.css", "url('print.css')"),
+            ("a b.png", "url( \"a b.png\" )"),
+            ("m.svg#frag", "url(m.svg#frag)"),
+            ("var.png", "url(var.png)"),
+            ("https://x.example/f.woff2", "url(https://x.example/f.woff2)"),
+        ];
+        assert_eq!(got, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn spans_are_right_after_multibyte_text() {
+        let src = "/* ünïcødé 𝄞 */ a::before { content: \"€𝄞\"; background: url(x.png) }\nb{c:url(y.png)}";
+        let refs = find_refs(src, "t.css").unwrap();
+        assert_eq!(&src[refs[0].start..refs[0].end], "url(x.png)");
+        assert_eq!(&src[refs[1].start..refs[1].end], "url(y.png)");
+        assert_eq!((refs[1].line, refs[1].col), (2, 5));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = find_refs("a { color: red; }\nb { color: blue;\n", "t.css").unwrap_err();
+        assert_eq!((err.line, err.col), (2, 3), "{err:?}");
+        assert!(err.message.contains("unclosed block"), "{err:?}");
+        let err = find_refs("a { }\n  }", "t.css").unwrap_err();
+        assert_eq!((err.line, err.col), (2, 3), "{err:?}");
+        let err = find_refs("a { content: \"x }\n", "t.css").unwrap_err();
+        assert_eq!(err.message, "unterminated string");
+        let err = find_refs("a { }\n/* x", "t.css").unwrap_err();
+        assert_eq!((err.line, err.message.as_str()), (2, "unterminated comment"));
+        // Braces inside strings, comments and escapes are not structure.
+        assert!(find_refs("a::before { content: \"}{\" } /* { */ .b\\{ { }", "t.css").is_ok());
+        // A real parse error from lightningcss keeps its position.
+        let err = find_refs("a { color: red }\n@import 'late.css';\n", "t.css").unwrap_err();
+        assert_eq!(err.line, 2, "{err:?}");
+    }
+
+    #[test]
+    fn url_tokens_escape_quotes() {
+        assert_eq!(url_token("a\"b.png", true), "url(\"a\\\"b.png\")");
+        assert_eq!(url_token("x.css", false), "\"x.css\"");
+    }
+}

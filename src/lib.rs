@@ -1,0 +1,7 @@
+//! kiln: hermetic, deterministic build actions for web applications. Each module is one action;
+//! the binaries in src/bin/ are thin front ends over them.
+
+pub mod cli;
+pub mod fsutil;
+pub mod hash;
+pub mod manifest;
