@@ -270,7 +270,10 @@ fn hash_tree(files: &[(&str, &str)], inputs: &[&str], extra: &[&str]) -> (Option
     }
     let out = tmp.path().join("out");
     let mut cmd = Command::new(bin("kiln-hash"));
-    cmd.current_dir(tmp.path()).arg("--root").arg("static").arg("-o").arg("out").arg("--partial").arg("out/partial.json");
+    cmd.current_dir(tmp.path()).arg("--root").arg("static").arg("--partial").arg("out/partial.json");
+    if !extra.contains(&"-o") {
+        cmd.arg("-o").arg("out");
+    }
     cmd.args(extra).args(inputs);
     let o = run(&mut cmd);
     let written = files_under(&out);
