@@ -1,0 +1,1 @@
+"""Kiln example shop: a tiny stdlib-only WSGI app (see ../wsgi.py)."""
