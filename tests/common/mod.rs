@@ -20,6 +20,7 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = match name {
         "kiln-hash" => env!("CARGO_BIN_EXE_kiln-hash"),
         "kiln-manifest-merge" => env!("CARGO_BIN_EXE_kiln-manifest-merge"),
+        "kiln-pyc-wrap" => env!("CARGO_BIN_EXE_kiln-pyc-wrap"),
         other => panic!("unknown binary {other}"),
     };
     PathBuf::from(exe)
