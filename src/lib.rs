@@ -5,4 +5,5 @@ pub mod cli;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;
+pub mod minify;
 pub mod pyc;

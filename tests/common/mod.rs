@@ -21,6 +21,7 @@ pub fn bin(name: &str) -> PathBuf {
         "kiln-hash" => env!("CARGO_BIN_EXE_kiln-hash"),
         "kiln-manifest-merge" => env!("CARGO_BIN_EXE_kiln-manifest-merge"),
         "kiln-pyc-wrap" => env!("CARGO_BIN_EXE_kiln-pyc-wrap"),
+        "kiln-minify" => env!("CARGO_BIN_EXE_kiln-minify"),
         other => panic!("unknown binary {other}"),
     };
     PathBuf::from(exe)

@@ -1,0 +1,154 @@
+//! kiln-minify: JS (swc), CSS (lightningcss) and HTML templates (minify-html, template syntax
+//! kept). Many files in one process, in parallel, or `--concat` for an asset block.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use kiln::fsutil::{self, Staged};
+use kiln::minify::{self, css, Job, JsMode, Kind, MinifyOptions};
+use kiln::cli;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Js,
+    Css,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Detect,
+    Script,
+    Module,
+}
+
+#[derive(Parser)]
+#[command(version, about = "Minify JS, CSS and HTML templates")]
+struct Args {
+    /// Kind of every input (default: from each file's extension).
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+    /// Browser targets for CSS, as a browserslist query.
+    #[arg(long, default_value = "defaults")]
+    targets: String,
+    /// How JS is parsed: a module (top-level names renamed) or a script (globals kept).
+    #[arg(long, value_enum, default_value = "detect")]
+    js_mode: ModeArg,
+    /// Minify the inputs, in order, as one unit (an asset block); OUT is then a file.
+    #[arg(long)]
+    concat: bool,
+    /// Outputs keep their path relative to this directory (batch mode).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Write the files that minified, list every failure, and still exit 1.
+    #[arg(long)]
+    keep_going: bool,
+    /// Output directory (batch) or file (--concat).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: PathBuf,
+    /// Sources; `@FILE` reads them from a params file.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let argv = match cli::args_with_params() {
+        Ok(a) => a,
+        Err(e) => return cli::fail([e]),
+    };
+    let args = Args::parse_from(argv);
+    let targets = match css::targets(&args.targets) {
+        Ok(t) => t,
+        Err(e) => return cli::usage(e),
+    };
+    let js_mode = match args.js_mode {
+        ModeArg::Detect => JsMode::Detect,
+        ModeArg::Script => JsMode::Script,
+        ModeArg::Module => JsMode::Module,
+    };
+    let opts = MinifyOptions { targets, js_mode };
+    let forced = args.kind.map(|k| match k {
+        KindArg::Js => Kind::Js,
+        KindArg::Css => Kind::Css,
+        KindArg::Html => Kind::Html,
+    });
+    let mut errors = Vec::new();
+    let mut kinds = Vec::new();
+    for input in &args.inputs {
+        match forced.or_else(|| Kind::from_name(&input.to_string_lossy())) {
+            Some(k) => kinds.push(k),
+            None => errors.push(format!("{}: unknown kind (use --kind js|css|html)", fsutil::display(input))),
+        }
+    }
+    if !errors.is_empty() {
+        return cli::fail(errors);
+    }
+    if let Ok(out) = fsutil::absolute_lexical(&args.out) {
+        if args.inputs.iter().any(|i| fsutil::absolute_lexical(i).is_ok_and(|i| i == out)) {
+            return cli::usage(format!("output {} is one of the inputs", fsutil::display(&args.out)));
+        }
+    }
+    if args.concat {
+        return concat(&args, &kinds, &opts);
+    }
+    let mut jobs = Vec::new();
+    for (input, kind) in args.inputs.iter().zip(&kinds) {
+        match fsutil::rel_to_root(&args.root, input) {
+            Ok(rel) => jobs.push(Job { input: input.clone(), kind: *kind, output: args.out.join(rel) }),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return cli::fail(errors);
+    }
+    let mut staged = Staged::new();
+    let mut failures = Vec::new();
+    for (job, result) in jobs.iter().zip(minify::minify_batch(&jobs, &opts)) {
+        match result {
+            Ok(bytes) => staged.add(job.output.clone(), bytes),
+            Err(e) => failures.push(e),
+        }
+    }
+    finish(staged, failures, args.keep_going)
+}
+
+fn concat(args: &Args, kinds: &[Kind], opts: &MinifyOptions) -> ExitCode {
+    let kind = kinds[0];
+    if let Some((i, _)) = kinds.iter().enumerate().find(|(_, k)| **k != kind) {
+        return cli::usage(format!("--concat needs inputs of one kind; {} differs", fsutil::display(&args.inputs[i])));
+    }
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in &args.inputs {
+        match fsutil::read(input) {
+            Ok(b) => files.push((fsutil::display(input), b)),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return cli::fail(errors);
+    }
+    match minify::minify_concat(kind, &files, opts) {
+        Ok(bytes) => {
+            let mut staged = Staged::new();
+            staged.add(args.out.clone(), bytes);
+            finish(staged, Vec::new(), false)
+        }
+        Err(e) => cli::fail([e]),
+    }
+}
+
+fn finish(staged: Staged, failures: Vec<minify::MinifyError>, keep_going: bool) -> ExitCode {
+    if !failures.is_empty() && !keep_going {
+        return cli::fail(failures);
+    }
+    if let Err(e) = staged.commit() {
+        return cli::fail([e]);
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        cli::fail(failures)
+    }
+}

@@ -1,0 +1,134 @@
+//! JavaScript with swc: parse → resolver → compress + mangle (terser's defaults) → fixer →
+//! minified codegen. License comments (`/*!`, `@license`, `@preserve`) are kept.
+
+use swc_core::common::comments::{Comment, SingleThreadedComments};
+use swc_core::common::sync::Lrc;
+use swc_core::common::{FileName, Mark, SourceMap, Spanned, GLOBALS};
+use swc_core::ecma::ast::{EsVersion, Program};
+use swc_core::ecma::codegen::text_writer::{omit_trailing_semi, JsWriter};
+use swc_core::ecma::codegen::{Config, Emitter};
+use swc_core::ecma::minifier::option::terser::TerserCompressorOptions;
+use swc_core::ecma::minifier::option::{ExtraOptions, MangleOptions, MinifyOptions};
+use swc_core::ecma::parser::{EsSyntax, Parser, StringInput, Syntax};
+use swc_core::ecma::transforms::base::fixer::fixer;
+use swc_core::ecma::transforms::base::resolver;
+use swc_core::ecma::visit::VisitMutWith;
+
+use super::Problem;
+
+/// Whether the source is a script or an ES module decides top-level renaming: a script's
+/// top-level names are globals other scripts may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsMode {
+    Script,
+    Module,
+    /// Module when the source has `import`/`export`, else script.
+    Detect,
+}
+
+fn is_license(c: &Comment) -> bool {
+    c.text.starts_with('!') || c.text.contains("@license") || c.text.contains("@preserve")
+}
+
+pub fn minify(source: &str, name: &str, mode: JsMode) -> Result<String, Problem> {
+    GLOBALS.set(&Default::default(), || minify_inner(source, name, mode))
+}
+
+fn minify_inner(source: &str, name: &str, mode: JsMode) -> Result<String, Problem> {
+    let cm: Lrc<SourceMap> = Default::default();
+    let fm = cm.new_source_file(Lrc::new(FileName::Custom(name.to_string())), source.to_string());
+    let comments = SingleThreadedComments::default();
+    let syntax = Syntax::Es(EsSyntax { allow_return_outside_function: false, ..Default::default() });
+    let mut parser = Parser::new(syntax, StringInput::from(&*fm), Some(&comments));
+    let at = |span: swc_core::common::Span, message: String| {
+        let loc = cm.lookup_char_pos(span.lo);
+        Problem { line: loc.line, col: loc.col_display + 1, message }
+    };
+    let parsed = match mode {
+        JsMode::Script => parser.parse_script().map(Program::Script),
+        JsMode::Module => parser.parse_module().map(Program::Module),
+        JsMode::Detect => parser.parse_program(),
+    };
+    let mut program = parsed.map_err(|e| at(e.span(), e.kind().msg().to_string()))?;
+    if let Some(e) = parser.take_errors().into_iter().next() {
+        return Err(at(e.span(), e.kind().msg().to_string()));
+    }
+    let is_module = matches!(program, Program::Module(_));
+    {
+        let (mut leading, mut trailing) = comments.borrow_all_mut();
+        leading.retain(|_, cs| {
+            cs.retain(is_license);
+            !cs.is_empty()
+        });
+        trailing.retain(|_, cs| {
+            cs.retain(is_license);
+            !cs.is_empty()
+        });
+    }
+    let unresolved_mark = Mark::new();
+    let top_level_mark = Mark::new();
+    program.visit_mut_with(&mut resolver(unresolved_mark, top_level_mark, false));
+    // terser's defaults, as swc's own JS API reads them.
+    let compress_json = if is_module { r#"{"module": true}"# } else { "{}" };
+    let terser: TerserCompressorOptions = serde_json::from_str(compress_json)
+        .map_err(|e| Problem { line: 1, col: 1, message: format!("internal: compressor options: {e}") })?;
+    let options = MinifyOptions {
+        compress: Some(terser.into_config(cm.clone())),
+        mangle: Some(MangleOptions { top_level: Some(is_module), ..Default::default() }),
+        ..Default::default()
+    };
+    let extra = ExtraOptions { unresolved_mark, top_level_mark, mangle_name_cache: None };
+    let mut program =
+        swc_core::ecma::minifier::optimize(program, cm.clone(), Some(&comments), None, &options, &extra);
+    program.visit_mut_with(&mut fixer(Some(&comments)));
+    let mut out = Vec::with_capacity(source.len() / 2);
+    {
+        let writer = JsWriter::new(cm.clone(), "\n", &mut out, None);
+        let mut emitter = Emitter {
+            cfg: Config::default().with_minify(true).with_target(EsVersion::Es2022),
+            cm: cm.clone(),
+            comments: Some(&comments),
+            wr: omit_trailing_semi(writer),
+        };
+        emitter
+            .emit_program(&program)
+            .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot print: {e}") })?;
+    }
+    String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minifies_and_keeps_license_and_strict() {
+        let src = "/*! keep me | MIT */\n\"use strict\";\n// drop me\nfunction add(first, second) { return first + second; }\nwindow.add = add;\n";
+        let out = minify(src, "a.js", JsMode::Script).unwrap();
+        assert!(out.starts_with("/*! keep me | MIT */"), "{out}");
+        assert!(out.contains("\"use strict\""), "{out}");
+        assert!(!out.contains("drop me") && !out.contains("first"), "{out}");
+        assert!(out.contains("function add("), "script globals keep their names: {out}");
+    }
+
+    #[test]
+    fn modules_mangle_top_level() {
+        let out = minify("const longName = 1; export function f() { return longName + 1; }", "m.js", JsMode::Detect).unwrap();
+        assert!(!out.contains("longName"), "{out}");
+        assert!(out.contains("export"), "{out}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = minify("let a = 1;\nlet b = ;\n", "a.js", JsMode::Script).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 9), "{e:?}");
+        let e = minify("var x = 1;\nvar y = {\n", "a.js", JsMode::Script).unwrap_err();
+        assert_eq!(e.line, 2, "end of input is reported where the source ends: {e:?}");
+    }
+
+    #[test]
+    fn eval_keeps_names() {
+        let out = minify("function f(){ var secret = 1; return eval('secret'); } window.f = f;", "a.js", JsMode::Script).unwrap();
+        assert!(out.contains("secret"), "names visible to eval must stay: {out}");
+    }
+}
