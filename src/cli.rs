@@ -26,6 +26,15 @@ pub fn expand_params(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsS
     Ok(out)
 }
 
+/// Parses the command line, `@params` files expanded; a params file that cannot be read is
+/// reported as bad input.
+pub fn parse<T: clap::Parser>() -> Result<T, ExitCode> {
+    match args_with_params() {
+        Ok(argv) => Ok(T::parse_from(argv)),
+        Err(e) => Err(fail([e])),
+    }
+}
+
 /// Prints each problem on its own line on stderr and returns exit code 1.
 pub fn fail<E: Display>(errors: impl IntoIterator<Item = E>) -> ExitCode {
     for e in errors {

@@ -120,6 +120,15 @@ pub fn rel_to_root(root: &Path, path: &Path) -> Result<String, FsError> {
     normalize_rel(&rel).map_err(|_| FsError::Escapes { path: display(path), root: display(root) })
 }
 
+/// Whether `a` and `b` are the same directory or one contains the other (decided lexically):
+/// an output that overlaps an input root could overwrite sources or read its own output.
+pub fn overlaps(a: &Path, b: &Path) -> bool {
+    match (absolute_lexical(a), absolute_lexical(b)) {
+        (Ok(a), Ok(b)) => a.starts_with(&b) || b.starts_with(&a),
+        _ => true,
+    }
+}
+
 /// Joins a relative path onto `root`, refusing anything that resolves outside it:
 /// `..` above the root, absolute paths, and symlinks (at any depth) that point out.
 /// The path need not exist; its deepest existing ancestor is checked.

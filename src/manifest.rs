@@ -102,36 +102,8 @@ pub fn merge(mut inputs: Vec<(String, Manifest)>) -> Result<Manifest, Vec<MergeE
     let mut block_src: BTreeMap<String, &str> = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, m) in &inputs {
-        for (key, entry) in &m.assets {
-            match out.assets.get(key) {
-                Some(prev) if prev != entry => errors.push(MergeError::Conflict {
-                    section: "asset",
-                    key: key.clone(),
-                    first: asset_src[key].to_string(),
-                    second: name.clone(),
-                }),
-                Some(_) => {}
-                None => {
-                    out.assets.insert(key.clone(), entry.clone());
-                    asset_src.insert(key.clone(), name);
-                }
-            }
-        }
-        for (key, entry) in &m.blocks {
-            match out.blocks.get(key) {
-                Some(prev) if prev != entry => errors.push(MergeError::Conflict {
-                    section: "block",
-                    key: key.clone(),
-                    first: block_src[key].to_string(),
-                    second: name.clone(),
-                }),
-                Some(_) => {}
-                None => {
-                    out.blocks.insert(key.clone(), entry.clone());
-                    block_src.insert(key.clone(), name);
-                }
-            }
-        }
+        merge_section("asset", name, &m.assets, &mut out.assets, &mut asset_src, &mut errors);
+        merge_section("block", name, &m.blocks, &mut out.blocks, &mut block_src, &mut errors);
     }
     for (key, entry) in &out.assets {
         for dep in &entry.deps {
@@ -152,6 +124,33 @@ pub fn merge(mut inputs: Vec<(String, Manifest)>) -> Result<Manifest, Vec<MergeE
     }
     out.lookups = lookups(out.assets.keys().map(String::as_str));
     Ok(out)
+}
+
+/// Adds one input's entries to a section; an unequal entry under a known key is a conflict
+/// naming the input that brought the first one.
+fn merge_section<'a, T: PartialEq + Clone>(
+    section: &'static str,
+    name: &'a str,
+    from: &BTreeMap<String, T>,
+    into: &mut BTreeMap<String, T>,
+    sources: &mut BTreeMap<String, &'a str>,
+    errors: &mut Vec<MergeError>,
+) {
+    for (key, entry) in from {
+        match into.get(key) {
+            Some(prev) if prev != entry => errors.push(MergeError::Conflict {
+                section,
+                key: key.clone(),
+                first: sources[key].to_string(),
+                second: name.to_string(),
+            }),
+            Some(_) => {}
+            None => {
+                into.insert(key.clone(), entry.clone());
+                sources.insert(key.clone(), name);
+            }
+        }
+    }
 }
 
 pub fn md5_hex(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 //! a partial manifest. Nothing is written unless the whole batch succeeds.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -48,11 +48,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv = match cli::args_with_params() {
+    let args: Args = match cli::parse() {
         Ok(a) => a,
-        Err(e) => return cli::fail([e]),
+        Err(code) => return code,
     };
-    let args = Args::parse_from(argv);
     if let Some(msg) = output_problem(&args) {
         return cli::usage(msg);
     }
@@ -123,19 +122,15 @@ fn main() -> ExitCode {
 
 /// Outputs must never land in (or wrap) an input root: that would overwrite sources.
 fn output_problem(args: &Args) -> Option<String> {
-    let abs = |p: &Path| fsutil::absolute_lexical(p).ok();
-    let out = abs(&args.out)?;
-    let partial = abs(&args.partial)?;
     for root in &args.roots {
-        let root_abs = abs(root)?;
-        if out.starts_with(&root_abs) || root_abs.starts_with(&out) {
+        if fsutil::overlaps(&args.out, root) {
             return Some(format!(
                 "output directory {} overlaps the input root {}",
                 fsutil::display(&args.out),
                 fsutil::display(root)
             ));
         }
-        if partial.starts_with(&root_abs) {
+        if fsutil::overlaps(&args.partial, root) {
             return Some(format!("partial manifest {} is inside the input root {}", fsutil::display(&args.partial), fsutil::display(root)));
         }
     }

@@ -27,11 +27,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv = match cli::args_with_params() {
+    let args: Args = match cli::parse() {
         Ok(a) => a,
-        Err(e) => return cli::fail([e]),
+        Err(code) => return code,
     };
-    let args = Args::parse_from(argv);
     let parsed: Vec<Result<(String, manifest::Manifest), String>> = args
         .partials
         .par_iter()

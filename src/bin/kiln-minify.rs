@@ -53,11 +53,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv = match cli::args_with_params() {
+    let args: Args = match cli::parse() {
         Ok(a) => a,
-        Err(e) => return cli::fail([e]),
+        Err(code) => return code,
     };
-    let args = Args::parse_from(argv);
     let targets = match css::targets(&args.targets) {
         Ok(t) => t,
         Err(e) => return cli::usage(e),

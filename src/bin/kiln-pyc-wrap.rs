@@ -51,15 +51,11 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv = match cli::args_with_params() {
+    let args: Args = match cli::parse() {
         Ok(a) => a,
-        Err(e) => return cli::fail([e]),
+        Err(code) => return code,
     };
-    let args = Args::parse_from(argv);
-    let (Ok(out), Ok(root)) = (fsutil::absolute_lexical(&args.out), fsutil::absolute_lexical(&args.root)) else {
-        return cli::usage("cannot resolve the output or root path");
-    };
-    if out.starts_with(&root) || root.starts_with(&out) {
+    if fsutil::overlaps(&args.out, &args.root) {
         return cli::usage(format!(
             "output directory {} overlaps the app root {}",
             fsutil::display(&args.out),
