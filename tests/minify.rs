@@ -143,3 +143,33 @@ fn batch_output_is_independent_of_order_and_threads() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_tree(&a, &b);
 }
+
+#[test]
+fn source_maps_lead_back_to_the_original_lines() {
+    if !require("node") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = "/*! demo */\n\"use strict\";\n\nfunction greet(personName) {\n  // say hello\n  return \"Hello, \" + personName + \"!\";\n}\nwindow.greet = greet;\n";
+    write(&tmp.path().join("src/js/greet.js"), src);
+    let o = minify(&["--root", "src", "-o", "out", "--source-map"], &[PathBuf::from("src/js/greet.js")], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let min = fs::read_to_string(tmp.path().join("out/js/greet.js")).unwrap();
+    assert!(min.ends_with("\n//# sourceMappingURL=greet.js.map"), "{min}");
+    // Node's own source-map reader maps the minified `return` back to line 6 of the original.
+    let script = r#"
+const fs = require('fs'); const { SourceMap } = require('node:module');
+const [min, map] = process.argv.slice(1);
+const code = fs.readFileSync(min, 'utf8'); const sm = new SourceMap(JSON.parse(fs.readFileSync(map, 'utf8')));
+const col = code.split('\n')[0].indexOf('return');
+const e = sm.findEntry(0, col);
+console.log(JSON.stringify([e.originalSource, e.originalLine + 1, e.originalColumn + 1]));
+"#;
+    let o = run(Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(tmp.path().join("out/js/greet.js"))
+        .arg(tmp.path().join("out/js/greet.js.map")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), r#"["greet.js",6,3]"#);
+}

@@ -41,6 +41,9 @@ struct Args {
     /// Outputs keep their path relative to this directory (batch mode).
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Also write `<output>.map` beside each minified JS file (sources inlined).
+    #[arg(long)]
+    source_map: bool,
     /// Write the files that minified, list every failure, and still exit 1.
     #[arg(long)]
     keep_going: bool,
@@ -89,12 +92,15 @@ fn main() -> ExitCode {
         }
     }
     if args.concat {
+        if args.source_map {
+            return cli::usage("--source-map is not supported with --concat yet");
+        }
         return concat(&args, &kinds, &opts);
     }
     let mut jobs = Vec::new();
     for (input, kind) in args.inputs.iter().zip(&kinds) {
         match fsutil::rel_to_root(&args.root, input) {
-            Ok(rel) => jobs.push(Job { input: input.clone(), kind: *kind, output: args.out.join(rel) }),
+            Ok(rel) => jobs.push(Job { input: input.clone(), kind: *kind, output: args.out.join(rel), source_map: args.source_map }),
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -103,9 +109,13 @@ fn main() -> ExitCode {
     }
     let mut staged = Staged::new();
     let mut failures = Vec::new();
-    for (job, result) in jobs.iter().zip(minify::minify_batch(&jobs, &opts)) {
+    for result in minify::minify_batch(&jobs, &opts) {
         match result {
-            Ok(bytes) => staged.add(job.output.clone(), bytes),
+            Ok(files) => {
+                for (path, bytes) in files {
+                    staged.add(path, bytes);
+                }
+            }
             Err(e) => failures.push(e),
         }
     }

@@ -2,6 +2,7 @@
 //! minified codegen. License comments (`/*!`, `@license`, `@preserve`) are kept.
 
 use swc_core::common::comments::{Comment, SingleThreadedComments};
+use swc_core::common::source_map::SourceMapGenConfig;
 use swc_core::common::sync::Lrc;
 use swc_core::common::{FileName, Mark, SourceMap, Spanned, GLOBALS};
 use swc_core::ecma::ast::{EsVersion, Program};
@@ -31,10 +32,30 @@ fn is_license(c: &Comment) -> bool {
 }
 
 pub fn minify(source: &str, name: &str, mode: JsMode) -> Result<String, Problem> {
-    GLOBALS.set(&Default::default(), || minify_inner(source, name, mode))
+    GLOBALS.set(&Default::default(), || minify_inner(source, name, mode, None)).map(|(code, _)| code)
 }
 
-fn minify_inner(source: &str, name: &str, mode: JsMode) -> Result<String, Problem> {
+/// Minifies and builds a source map whose `sources` is `[map_source]` (a path relative to the
+/// map) with the original inlined as `sourcesContent`, so the map stands on its own.
+pub fn minify_with_map(source: &str, name: &str, mode: JsMode, map_source: &str) -> Result<(String, Vec<u8>), Problem> {
+    let (code, map) = GLOBALS.set(&Default::default(), || minify_inner(source, name, mode, Some(map_source)))?;
+    Ok((code, map.unwrap_or_default()))
+}
+
+struct MapConfig<'a> {
+    source: &'a str,
+}
+
+impl SourceMapGenConfig for MapConfig<'_> {
+    fn file_name_to_source(&self, _f: &FileName) -> String {
+        self.source.to_string()
+    }
+    fn inline_sources_content(&self, _f: &FileName) -> bool {
+        true
+    }
+}
+
+fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>) -> Result<(String, Option<Vec<u8>>), Problem> {
     let cm: Lrc<SourceMap> = Default::default();
     let fm = cm.new_source_file(Lrc::new(FileName::Custom(name.to_string())), source.to_string());
     let comments = SingleThreadedComments::default();
@@ -82,8 +103,9 @@ fn minify_inner(source: &str, name: &str, mode: JsMode) -> Result<String, Proble
         swc_core::ecma::minifier::optimize(program, cm.clone(), Some(&comments), None, &options, &extra);
     program.visit_mut_with(&mut fixer(Some(&comments)));
     let mut out = Vec::with_capacity(source.len() / 2);
+    let mut mappings = Vec::new();
     {
-        let writer = JsWriter::new(cm.clone(), "\n", &mut out, None);
+        let writer = JsWriter::new(cm.clone(), "\n", &mut out, map_source.map(|_| &mut mappings));
         let mut emitter = Emitter {
             cfg: Config::default().with_minify(true).with_target(EsVersion::Es2022),
             cm: cm.clone(),
@@ -94,7 +116,18 @@ fn minify_inner(source: &str, name: &str, mode: JsMode) -> Result<String, Proble
             .emit_program(&program)
             .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot print: {e}") })?;
     }
-    String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })
+    let code = String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })?;
+    let map = match map_source {
+        Some(src) => {
+            let mut bytes = Vec::new();
+            cm.build_source_map(&mappings, None, MapConfig { source: src })
+                .to_writer(&mut bytes)
+                .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot write the source map: {e}") })?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    Ok((code, map))
 }
 
 #[cfg(test)]
@@ -124,6 +157,18 @@ mod tests {
         assert_eq!((e.line, e.col), (2, 9), "{e:?}");
         let e = minify("var x = 1;\nvar y = {\n", "a.js", JsMode::Script).unwrap_err();
         assert_eq!(e.line, 2, "end of input is reported where the source ends: {e:?}");
+    }
+
+    #[test]
+    fn source_maps_point_back_to_the_original() {
+        let src = "function add(first, second) {\n  return first + second;\n}\nwindow.add = add;\n";
+        let (code, map) = minify_with_map(src, "js/add.js", JsMode::Script, "add.js").unwrap();
+        let map: serde_json::Value = serde_json::from_slice(&map).unwrap();
+        assert_eq!(map["version"], 3);
+        assert_eq!(map["sources"], serde_json::json!(["add.js"]));
+        assert_eq!(map["sourcesContent"], serde_json::json!([src]));
+        assert!(!map["mappings"].as_str().unwrap().is_empty());
+        assert_eq!(code, minify(src, "js/add.js", JsMode::Script).unwrap());
     }
 
     #[test]

@@ -109,23 +109,37 @@ pub fn minify_concat(kind: Kind, files: &[(String, Vec<u8>)], opts: &MinifyOptio
     })
 }
 
-/// One file of a batch: where to read it, its kind, and its output path.
+/// One file of a batch: where to read it, its kind, its output path, and whether to write a
+/// source map (`<output>.map`, JS only) beside it.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub input: PathBuf,
     pub kind: Kind,
     pub output: PathBuf,
+    pub source_map: bool,
 }
 
-/// Minifies a batch in parallel. Results are in the jobs' order, so the outputs do not depend
-/// on thread count or scheduling.
-pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions) -> Vec<Result<Vec<u8>, MinifyError>> {
-    jobs.par_iter()
-        .map(|j| {
-            let bytes = fsutil::read(&j.input)?;
-            minify_source(j.kind, &bytes, &fsutil::display(&j.input), opts)
-        })
-        .collect()
+/// Minifies a batch in parallel. Each job gives its output files; results are in the jobs'
+/// order, so the outputs do not depend on thread count or scheduling.
+pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions) -> Vec<Result<Vec<(PathBuf, Vec<u8>)>, MinifyError>> {
+    jobs.par_iter().map(|j| minify_job(j, opts)).collect()
+}
+
+fn minify_job(job: &Job, opts: &MinifyOptions) -> Result<Vec<(PathBuf, Vec<u8>)>, MinifyError> {
+    let bytes = fsutil::read(&job.input)?;
+    let path = fsutil::display(&job.input);
+    if !(job.source_map && job.kind == Kind::Js) {
+        return Ok(vec![(job.output.clone(), minify_source(job.kind, &bytes, &path, opts)?)]);
+    }
+    let src = text(&bytes, &path)?;
+    let file_name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (mut code, map) = js::minify_with_map(src, &path, opts.js_mode, &file_name(&job.input))
+        .map_err(|p| MinifyError::At { path: path.clone(), line: p.line, col: p.col, message: p.message })?;
+    let mut map_path = job.output.clone().into_os_string();
+    map_path.push(".map");
+    let map_path = PathBuf::from(map_path);
+    code.push_str(&format!("\n//# sourceMappingURL={}", file_name(&map_path)));
+    Ok(vec![(job.output.clone(), code.into_bytes()), (map_path, map)])
 }
 
 #[cfg(test)]
