@@ -389,6 +389,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test, not a result)")
     ap.add_argument("--output", type=Path, help="report file (default: bench/RESULTS.md for a full run of "
                     "every benchmark, else bench/work/RESULTS.md so that the committed results stay whole)")
+    ap.add_argument("--wait-idle", type=float, default=300, metavar="SECONDS",
+                    help="before each benchmark, wait up to this long for other processes to leave the "
+                    "CPUs idle (default 300; 0 = do not wait)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = ap.parse_args()
     if args.list:
@@ -404,18 +407,36 @@ def main() -> int:
 
     TRASH.mkdir(parents=True, exist_ok=True)
     try:
-        return run_all(names, args.quick, output)
+        return run_all(names, args.quick, output, args.wait_idle)
     finally:
         empty_trash()
 
 
-def run_all(names: list[str], quick: bool, output: Path) -> int:
+def wait_idle(limit: float) -> None:
+    """Waits (at most `limit` seconds) until other processes use under 5% of the CPUs over 3 s."""
+    if limit <= 0:
+        return
+    deadline = time.monotonic() + limit
+    while True:
+        m = CpuMeter()
+        time.sleep(3)
+        share = m.foreign_share()
+        if share < BUSY_WARNING:
+            return
+        if time.monotonic() >= deadline:
+            print(f"bench: machine still busy ({share:.0%} of the CPUs used by others); going on", file=sys.stderr)
+            return
+        print(f"bench: waiting for an idle machine ({share:.0%} of the CPUs used by others)", file=sys.stderr)
+
+
+def run_all(names: list[str], quick: bool, output: Path, wait: float) -> int:
     available = discover()
     sections: list[Section] = []
     peers: dict[str, str] = {}
     t_start = time.monotonic()
     for name in names:
         print(f"bench: == {name} ==", file=sys.stderr)
+        wait_idle(wait)
         mod = load(name, available[name])
         section = Section(name=name, title=getattr(mod, "TITLE", name))
         ctx = Ctx(name, quick, section, peers)
