@@ -161,8 +161,8 @@ fn source_maps_lead_back_to_the_original_lines() {
 const fs = require('fs'); const { SourceMap } = require('node:module');
 const [min, map] = process.argv.slice(1);
 const code = fs.readFileSync(min, 'utf8'); const sm = new SourceMap(JSON.parse(fs.readFileSync(map, 'utf8')));
-const col = code.split('\n')[0].indexOf('return');
-const e = sm.findEntry(0, col);
+const lines = code.split('\n'); const line = lines.findIndex(l => l.includes('return'));
+const e = sm.findEntry(line, lines[line].indexOf('return'));
 console.log(JSON.stringify([e.originalSource, e.originalLine + 1, e.originalColumn + 1]));
 "#;
     let o = run(Command::new("node")
@@ -172,4 +172,5 @@ console.log(JSON.stringify([e.originalSource, e.originalLine + 1, e.originalColu
         .arg(tmp.path().join("out/js/greet.js.map")));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), r#"["greet.js",6,3]"#);
+    assert!(min.starts_with("/*! demo */\n"), "the license header sits on its own line: {min}");
 }

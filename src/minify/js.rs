@@ -11,7 +11,7 @@ use swc_core::ecma::codegen::{Config, Emitter};
 use swc_core::ecma::minifier::option::terser::TerserCompressorOptions;
 use swc_core::ecma::minifier::option::{ExtraOptions, MangleOptions, MinifyOptions};
 use swc_core::ecma::parser::{EsSyntax, Parser, StringInput, Syntax};
-use swc_core::ecma::transforms::base::fixer::fixer;
+use swc_core::ecma::transforms::base::fixer::{fixer, paren_remover};
 use swc_core::ecma::transforms::base::resolver;
 use swc_core::ecma::visit::VisitMutWith;
 
@@ -25,6 +25,27 @@ pub enum JsMode {
     Module,
     /// Module when the source has `import`/`export`, else script.
     Detect,
+}
+
+/// Bytes of whitespace and comments (and a `#!` line) before the first token.
+fn leading_trivia_len(source: &str) -> usize {
+    let b = source.as_bytes();
+    let mut i = 0;
+    if source.starts_with("#!") {
+        i = source.find('\n').unwrap_or(source.len());
+    }
+    loop {
+        while i < b.len() && (b[i] as char).is_whitespace() {
+            i += 1;
+        }
+        if source[i..].starts_with("//") {
+            i = source[i..].find('\n').map(|n| i + n).unwrap_or(source.len());
+        } else if source[i..].starts_with("/*") {
+            i = source[i + 2..].find("*/").map(|n| i + n + 4).unwrap_or(source.len());
+        } else {
+            return i;
+        }
+    }
 }
 
 fn is_license(c: &Comment) -> bool {
@@ -75,12 +96,27 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
         return Err(at(e.span(), e.kind().msg().to_string()));
     }
     let is_module = matches!(program, Program::Module(_));
+    // License comments before the first token go first in the output, whatever the optimizer
+    // does to the code they were attached to (an IIFE's parenthesis becomes a `!`).
+    let header_end = fm.start_pos + swc_core::common::BytePos(leading_trivia_len(source) as u32);
+    let mut header = String::new();
     {
         let (mut leading, mut trailing) = comments.borrow_all_mut();
-        leading.retain(|_, cs| {
+        let mut at_start: Vec<Comment> = Vec::new();
+        leading.retain(|pos, cs| {
+            if *pos <= header_end {
+                at_start.extend(cs.drain(..).filter(is_license));
+            }
             cs.retain(is_license);
             !cs.is_empty()
         });
+        at_start.sort_by_key(|c| c.span.lo);
+        for c in at_start {
+            match c.kind {
+                swc_core::common::comments::CommentKind::Block => header.push_str(&format!("/*{}*/", c.text)),
+                swc_core::common::comments::CommentKind::Line => header.push_str(&format!("//{}\n", c.text)),
+            }
+        }
         trailing.retain(|_, cs| {
             cs.retain(is_license);
             !cs.is_empty()
@@ -89,6 +125,9 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
     let unresolved_mark = Mark::new();
     let top_level_mark = Mark::new();
     program.visit_mut_with(&mut resolver(unresolved_mark, top_level_mark, false));
+    // The optimizer expects no parenthesis nodes (swc's own minify removes them first): left in,
+    // collapse_vars moved `x = l[0]` into the right side of `(a || x.k)` (jQuery's .off()).
+    program.visit_mut_with(&mut paren_remover(Some(&comments)));
     // terser's defaults, as swc's own JS API reads them.
     let compress_json = if is_module { r#"{"module": true}"# } else { "{}" };
     let terser: TerserCompressorOptions = serde_json::from_str(compress_json)
@@ -116,13 +155,25 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
             .emit_program(&program)
             .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot print: {e}") })?;
     }
-    let code = String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })?;
+    if map_source.is_some() && !header.is_empty() && !header.ends_with('\n') {
+        // Keep the code on a line of its own so the map only needs whole-line offsets.
+        header.push('\n');
+    }
+    let header_lines = header.matches('\n').count();
+    let code = header + &String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })?;
     let map = match map_source {
         Some(src) => {
             let mut bytes = Vec::new();
             cm.build_source_map(&mappings, None, MapConfig { source: src })
                 .to_writer(&mut bytes)
                 .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot write the source map: {e}") })?;
+            if header_lines > 0 {
+                let mut map: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| Problem { line: 1, col: 1, message: format!("internal: source map: {e}") })?;
+                let shifted = format!("{}{}", ";".repeat(header_lines), map["mappings"].as_str().unwrap_or(""));
+                map["mappings"] = serde_json::Value::String(shifted);
+                bytes = serde_json::to_vec(&map).unwrap_or(bytes);
+            }
             Some(bytes)
         }
         None => None,
@@ -169,6 +220,24 @@ mod tests {
         assert_eq!(map["sourcesContent"], serde_json::json!([src]));
         assert!(!map["mappings"].as_str().unwrap().is_empty());
         assert_eq!(code, minify(src, "js/add.js", JsMode::Script).unwrap());
+    }
+
+    #[test]
+    fn leading_license_stays_first_before_an_iife() {
+        let src = "/*!\n * Lib v1 | MIT\n */\n( function( global, factory ) {\n  factory( global );\n} )( this, function( w ) { w.lib = 1; } );\n";
+        let out = minify(src, "lib.js", JsMode::Script).unwrap();
+        assert!(out.starts_with("/*!\n * Lib v1 | MIT\n */"), "{out}");
+        assert_eq!(out.matches("Lib v1").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn assignments_are_not_moved_into_short_circuits() {
+        // Reduced from jQuery.event.remove, which the optimizer broke without paren_remover.
+        let out = minify("function f(l, a) { var x; x = l[0]; return (a || x.k) && x.v; }\nwindow.f = f;", "a.js", JsMode::Script).unwrap();
+        assert!(!out.contains("||(") || !out.contains("=n[0]).k"), "{out}");
+        let assign = out.find("=n[0]").or_else(|| out.find("[0]")).unwrap();
+        let or = out.find("||").unwrap();
+        assert!(assign < or, "the assignment must run before the ||: {out}");
     }
 
     #[test]
