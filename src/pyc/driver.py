@@ -2,6 +2,7 @@
 # a JSON header line followed by `size` bytes of .pyc. Every file is compiled in a child forked
 # from this warmed-up process, so its bytes never depend on what was compiled before it
 # (marshal's output depends on reference counts and interning left behind by earlier compiles).
+import gc
 import importlib.util
 import json
 import os
@@ -42,12 +43,18 @@ def main():
     out.write(json.dumps(hello).encode() + b"\n")
     out.flush()
     fork = hasattr(os, "fork")
+    # Children share the parent's heap copy-on-write: park it in the permanent generation so
+    # a child's garbage collection does not touch (and copy) every parent page.
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
     for line in sys.stdin.buffer:
         req = json.loads(line)
         if fork:
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:
+                gc.disable()  # a short-lived child: collecting would only dirty shared pages
                 os.close(r)
                 payload = answer(req)
                 with os.fdopen(w, "wb") as f:
