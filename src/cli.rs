@@ -43,6 +43,22 @@ pub fn fail<E: Display>(errors: impl IntoIterator<Item = E>) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Ends a batch action: without `keep_going`, any failure means nothing is written; with it,
+/// the good outputs are written and every failure is still listed (exit 1).
+pub fn finish_batch<E: Display>(staged: crate::fsutil::Staged, failures: Vec<E>, keep_going: bool) -> ExitCode {
+    if !failures.is_empty() && !keep_going {
+        return fail(failures);
+    }
+    if let Err(e) = staged.commit() {
+        return fail([e]);
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        fail(failures)
+    }
+}
+
 /// A usage problem that clap cannot see (e.g. an output inside an input root): exit code 2.
 pub fn usage(message: impl Display) -> ExitCode {
     eprintln!("error: {message}");

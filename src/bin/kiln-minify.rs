@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             Err(e) => failures.push(e),
         }
     }
-    finish(staged, failures, args.keep_going)
+    cli::finish_batch(staged, failures, args.keep_going)
 }
 
 fn concat(args: &Args, kinds: &[Kind], opts: &MinifyOptions) -> ExitCode {
@@ -142,22 +142,8 @@ fn concat(args: &Args, kinds: &[Kind], opts: &MinifyOptions) -> ExitCode {
         Ok(bytes) => {
             let mut staged = Staged::new();
             staged.add(args.out.clone(), bytes);
-            finish(staged, Vec::new(), false)
+            cli::finish_batch(staged, Vec::<minify::MinifyError>::new(), false)
         }
         Err(e) => cli::fail([e]),
-    }
-}
-
-fn finish(staged: Staged, failures: Vec<minify::MinifyError>, keep_going: bool) -> ExitCode {
-    if !failures.is_empty() && !keep_going {
-        return cli::fail(failures);
-    }
-    if let Err(e) = staged.commit() {
-        return cli::fail([e]);
-    }
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        cli::fail(failures)
     }
 }

@@ -110,19 +110,9 @@ fn main() -> ExitCode {
         keep_source: args.keep_source,
     };
     let (files, failures) = pyc::layout(&compiler, &compile, &copy, &opts);
-    if !failures.is_empty() && !args.keep_going {
-        return cli::fail(failures);
-    }
     let mut staged = Staged::new();
     for (rel, bytes) in files {
         staged.add(args.out.join(rel), bytes);
     }
-    if let Err(e) = staged.commit() {
-        return cli::fail([e]);
-    }
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        cli::fail(failures)
-    }
+    cli::finish_batch(staged, failures, args.keep_going)
 }
