@@ -160,7 +160,12 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
         header.push('\n');
     }
     let header_lines = header.matches('\n').count();
-    let code = header + &String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })?;
+    let body = String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "printer produced invalid UTF-8".into() })?;
+    // A `#!` line must stay the very first line.
+    let code = match body.strip_prefix("#!").and_then(|_| body.find('\n')) {
+        Some(nl) => format!("{}{header}{}", &body[..=nl], &body[nl + 1..]),
+        None => header + &body,
+    };
     let map = match map_source {
         Some(src) => {
             let mut bytes = Vec::new();
@@ -228,6 +233,12 @@ mod tests {
         let out = minify(src, "lib.js", JsMode::Script).unwrap();
         assert!(out.starts_with("/*!\n * Lib v1 | MIT\n */"), "{out}");
         assert_eq!(out.matches("Lib v1").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn hashbang_stays_first() {
+        let out = minify("#!/usr/bin/env node\n/*! tool | MIT */\nconsole.log(1 + 2);\n", "t.js", JsMode::Script).unwrap();
+        assert!(out.starts_with("#!/usr/bin/env node\n/*! tool | MIT */"), "{out:?}");
     }
 
     #[test]
