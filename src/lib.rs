@@ -2,6 +2,7 @@
 //! the binaries in src/bin/ are thin front ends over them.
 
 pub mod cli;
+pub mod diag;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;

@@ -5,6 +5,8 @@
 use std::convert::Infallible;
 
 use lightningcss::rules::CssRule;
+
+use crate::diag::{self, LineIndex, Problem};
 use lightningcss::stylesheet::{ParserOptions, StyleSheet};
 use lightningcss::values::url::Url;
 use lightningcss::visit_types;
@@ -23,13 +25,6 @@ pub struct CssRef {
     pub col: usize,
     /// Whether the token is a `url(…)` (else a bare string, as `@import "x.css"` allows).
     pub is_url_fn: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CssSyntaxError {
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
 }
 
 /// Where a reference was seen: 0-based line, 1-based column in UTF-16 units.
@@ -59,19 +54,16 @@ impl<'i> Visitor<'i> for Collector {
 }
 
 /// Parses `source` and returns its references in source order.
-pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, CssSyntaxError> {
+pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, Problem> {
     check_structure(source)?;
     let options = ParserOptions { filename: filename.to_string(), error_recovery: false, ..ParserOptions::default() };
-    let mut sheet = StyleSheet::parse(source, options).map_err(|e| {
-        let (line, col) = e.loc.as_ref().map(|l| (l.line as usize + 1, l.column as usize)).unwrap_or((1, 1));
-        CssSyntaxError { line, col, message: e.kind.to_string() }
-    })?;
+    let mut sheet = StyleSheet::parse(source, options).map_err(diag::from_lightningcss)?;
     let mut collector = Collector { found: Vec::new() };
     let Ok(()) = sheet.visit(&mut collector);
-    let lines = line_starts(source);
+    let lines = LineIndex::new(source);
     let mut refs = Vec::with_capacity(collector.found.len());
     for (url, line, column) in collector.found {
-        let at = byte_offset(source, &lines, line as usize, column as usize);
+        let at = byte_offset(source, lines.line_start(line as usize, source), column as usize);
         if let Some(r) = token_at(source, at, url) {
             refs.push(r);
         }
@@ -79,9 +71,7 @@ pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, CssSyntaxE
     refs.sort_by_key(|r| r.start);
     refs.dedup_by_key(|r| r.start);
     for r in &mut refs {
-        let line = lines.partition_point(|&s| s <= r.start);
-        r.line = line;
-        r.col = source[lines[line - 1]..r.start].chars().count() + 1;
+        (r.line, r.col) = lines.at(source, r.start);
     }
     Ok(refs)
 }
@@ -89,14 +79,10 @@ pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, CssSyntaxE
 /// CSS parsers close whatever is open at end of file without a word (css-syntax §5), which hides
 /// truncated files and missing braces. Refuse an unclosed block, string or comment, and a stray
 /// closing brace, naming where it starts.
-pub fn check_structure(source: &str) -> Result<(), CssSyntaxError> {
+pub fn check_structure(source: &str) -> Result<(), Problem> {
     let b = source.as_bytes();
-    let lines = line_starts(source);
-    let at = |i: usize, message: String| {
-        let line = lines.partition_point(|&s| s <= i);
-        let col = source[lines[line - 1]..i].chars().count() + 1;
-        CssSyntaxError { line, col, message }
-    };
+    let lines = LineIndex::new(source);
+    let at = |i: usize, message: String| lines.problem(source, i, message);
     let mut open: Vec<(u8, usize)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -148,29 +134,8 @@ pub fn check_structure(source: &str) -> Result<(), CssSyntaxError> {
     }
 }
 
-fn line_starts(source: &str) -> Vec<usize> {
-    let mut starts = vec![0];
-    let bytes = source.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => starts.push(i + 1),
-            // CSS treats \r\n, \r and \f as one newline each (css-syntax §3.3).
-            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
-                starts.push(i + 2);
-                i += 1;
-            }
-            b'\r' | b'\x0c' => starts.push(i + 1),
-            _ => {}
-        }
-        i += 1;
-    }
-    starts
-}
-
 /// lightningcss locations are a 0-based line and a 1-based column in UTF-16 units.
-fn byte_offset(source: &str, lines: &[usize], line: usize, col_utf16: usize) -> usize {
-    let start = lines.get(line).copied().unwrap_or(source.len());
+fn byte_offset(source: &str, start: usize, col_utf16: usize) -> usize {
     let mut units = 1;
     for (i, c) in source[start..].char_indices() {
         if units >= col_utf16 {

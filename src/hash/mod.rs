@@ -142,6 +142,9 @@ pub fn compress_all(bytes: &[u8]) -> Vec<(&'static str, &'static str, Vec<u8>)> 
 /// A reference found in an asset, resolved to a manifest key.
 struct Reference {
     span: (usize, usize),
+    /// 1-based position of the token, for messages.
+    line: usize,
+    col: usize,
     is_url_fn: bool,
     key: String,
     /// `?query#fragment` kept on the rewritten URL.
@@ -235,7 +238,7 @@ fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
         for r in found {
             match resolve(&input.key, &r.url, &opts.prefix) {
                 Ok(Some((key, suffix, absolute))) => {
-                    refs.push(Reference { span: (r.start, r.end), is_url_fn: r.is_url_fn, key, suffix, absolute })
+                    refs.push(Reference { span: (r.start, r.end), line: r.line, col: r.col, is_url_fn: r.is_url_fn, key, suffix, absolute })
                 }
                 Ok(None) => {}
                 Err(message) => errors.push(HashError::At { path: shown.clone(), line: r.line, col: r.col, message }),
@@ -268,14 +271,12 @@ pub fn hash_batch(
         }
     }
     for l in assets.values() {
-        let text = String::from_utf8_lossy(&l.bytes);
         for r in &l.refs {
             if !assets.contains_key(&r.key) && !known.contains_key(&r.key) {
-                let (line, col) = line_col(&text, r.span.0);
                 errors.push(HashError::At {
                     path: fsutil::display(&l.input.path),
-                    line,
-                    col,
+                    line: r.line,
+                    col: r.col,
                     message: format!("references {}, which is not an input nor in any dependency manifest", r.key),
                 });
             }
@@ -303,13 +304,6 @@ pub fn hash_batch(
     }
     results.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(results)
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|s| s.chars().count()).unwrap_or(0) + 1;
-    (line, col)
 }
 
 /// Topological levels of the batch (dependencies outside the batch are already known).

@@ -4,7 +4,7 @@
 use lightningcss::stylesheet::{MinifyOptions, ParserOptions, PrinterOptions, StyleSheet};
 use lightningcss::targets::{Browsers, Targets};
 
-use super::Problem;
+use crate::diag::{from_lightningcss, Problem};
 
 /// Browser targets from a browserslist query (`defaults`, `> 0.5%, last 2 versions`, …).
 pub fn targets(query: &str) -> Result<Targets, String> {
@@ -14,19 +14,13 @@ pub fn targets(query: &str) -> Result<Targets, String> {
 }
 
 pub fn minify(source: &str, name: &str, targets: Targets) -> Result<String, Problem> {
-    crate::hash::css::check_structure(source).map_err(|e| Problem { line: e.line, col: e.col, message: e.message })?;
+    crate::hash::css::check_structure(source)?;
     let options = ParserOptions { filename: name.to_string(), error_recovery: false, ..ParserOptions::default() };
-    let located = |loc: Option<lightningcss::error::ErrorLocation>, message: String| {
-        let (line, col) = loc.map(|l| (l.line as usize + 1, l.column as usize)).unwrap_or((1, 1));
-        Problem { line, col, message }
-    };
-    let mut sheet = StyleSheet::parse(source, options).map_err(|e| located(e.loc, e.kind.to_string()))?;
-    sheet
-        .minify(MinifyOptions { targets, ..MinifyOptions::default() })
-        .map_err(|e| located(e.loc, e.kind.to_string()))?;
+    let mut sheet = StyleSheet::parse(source, options).map_err(from_lightningcss)?;
+    sheet.minify(MinifyOptions { targets, ..MinifyOptions::default() }).map_err(from_lightningcss)?;
     let out = sheet
         .to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() })
-        .map_err(|e| located(e.loc, e.kind.to_string()))?;
+        .map_err(from_lightningcss)?;
     Ok(out.code)
 }
 

@@ -5,30 +5,12 @@
 
 use super::css;
 use super::js::{self, JsMode};
-use super::Problem;
+use crate::diag::{LineIndex, Problem};
 
 const OPENERS: [(&str, &str); 4] = [("{{", "}}"), ("{%", "%}"), ("{#", "#}"), ("<%", "%>")];
 
 fn has_template_syntax(s: &str) -> bool {
     OPENERS.iter().any(|(o, _)| s.contains(o))
-}
-
-struct Lines {
-    starts: Vec<usize>,
-}
-
-impl Lines {
-    fn new(s: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(s.match_indices('\n').map(|(i, _)| i + 1));
-        Lines { starts }
-    }
-    /// 1-based line and column (in characters) of a byte offset.
-    fn at(&self, s: &str, offset: usize) -> (usize, usize) {
-        let line = self.starts.partition_point(|&x| x <= offset);
-        let start = self.starts[line - 1];
-        (line, s[start..offset].chars().count() + 1)
-    }
 }
 
 /// A template tag: its span and, for `{% %}`, the first word inside.
@@ -40,7 +22,7 @@ struct Tag {
 }
 
 /// Finds every template tag; an opener without its closer is an error at the opener.
-fn tags(src: &str, lines: &Lines) -> Result<Vec<Tag>, Problem> {
+fn tags(src: &str, lines: &LineIndex) -> Result<Vec<Tag>, Problem> {
     let mut out = Vec::new();
     let b = src.as_bytes();
     let mut i = 0;
@@ -56,8 +38,7 @@ fn tags(src: &str, lines: &Lines) -> Result<Vec<Tag>, Problem> {
             continue;
         }
         let Some(rel) = src[i + 2..].find(close) else {
-            let (line, col) = lines.at(src, i);
-            return Err(Problem { line, col, message: format!("unterminated template tag: {open} has no {close}") });
+            return Err(lines.problem(src, i, format!("unterminated template tag: {open} has no {close}")));
         };
         let end = i + 2 + rel + 2;
         let inner = src[i + 2..end - 2].trim();
@@ -73,7 +54,7 @@ const TORNADO_BLOCKS: &[&str] = &["apply", "autoescape_block", "block", "for", "
 
 /// Byte ranges whose content must not change: bodies of `{% apply %}` (Tornado) and
 /// `{% assetman %}` (Django) blocks.
-fn protected_bodies(src: &str, tags: &[Tag], lines: &Lines) -> Result<Vec<(usize, usize)>, Problem> {
+fn protected_bodies(src: &str, tags: &[Tag], lines: &LineIndex) -> Result<Vec<(usize, usize)>, Problem> {
     let mut out = Vec::new();
     for (i, t) in tags.iter().enumerate() {
         if !t.is_block {
@@ -103,8 +84,7 @@ fn protected_bodies(src: &str, tags: &[Tag], lines: &Lines) -> Result<Vec<(usize
         match found {
             Some(end) => out.push((t.end, end)),
             None => {
-                let (line, col) = lines.at(src, t.start);
-                return Err(Problem { line, col, message: format!("{{% {} %}} has no {{% {closer} %}}", t.word) });
+                return Err(lines.problem(src, t.start, format!("{{% {} %}} has no {{% {closer} %}}", t.word)));
             }
         }
     }
@@ -190,7 +170,7 @@ fn script_kind(open_tag: &str) -> Option<JsMode> {
 }
 
 pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets) -> Result<String, Problem> {
-    let lines = Lines::new(src);
+    let lines = LineIndex::new(src);
     let tags = tags(src, &lines)?;
     // Ranges replaced before minify-html runs: (start, end, replacement kept verbatim).
     let mut keep: Vec<(usize, usize, String)> = protected_bodies(src, &tags, &lines)?

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::fsutil::{self, FsError};
+pub use crate::diag::Problem;
 pub use js::JsMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +31,6 @@ impl Kind {
             _ => None,
         }
     }
-}
-
-/// A problem inside one source: 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
 }
 
 #[derive(Debug, thiserror::Error)]
