@@ -3,8 +3,12 @@
 
 pub mod cli;
 pub mod diag;
+pub mod dist;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;
 pub mod minify;
 pub mod pyc;
+pub mod scan;
+pub mod serve;
+pub mod webp;

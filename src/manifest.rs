@@ -60,11 +60,21 @@ pub struct Manifest {
     pub assets: BTreeMap<String, AssetEntry>,
     #[serde(default)]
     pub lookups: BTreeMap<String, String>,
+    /// `original → replacement` (e.g. `img/a.jpg → img/a.webp` from kiln-webp `--replace`):
+    /// references to the original resolve to the replacement's entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub renames: BTreeMap<String, String>,
 }
 
 impl Default for Manifest {
     fn default() -> Self {
-        Manifest { version: MANIFEST_VERSION, blocks: BTreeMap::new(), assets: BTreeMap::new(), lookups: BTreeMap::new() }
+        Manifest {
+            version: MANIFEST_VERSION,
+            blocks: BTreeMap::new(),
+            assets: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            renames: BTreeMap::new(),
+        }
     }
 }
 
@@ -100,10 +110,12 @@ pub fn merge(mut inputs: Vec<(String, Manifest)>) -> Result<Manifest, Vec<MergeE
     let mut out = Manifest::default();
     let mut asset_src: BTreeMap<String, &str> = BTreeMap::new();
     let mut block_src: BTreeMap<String, &str> = BTreeMap::new();
+    let mut rename_src: BTreeMap<String, &str> = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, m) in &inputs {
         merge_section("asset", name, &m.assets, &mut out.assets, &mut asset_src, &mut errors);
         merge_section("block", name, &m.blocks, &mut out.blocks, &mut block_src, &mut errors);
+        merge_section("rename", name, &m.renames, &mut out.renames, &mut rename_src, &mut errors);
     }
     for (key, entry) in &out.assets {
         for dep in &entry.deps {

@@ -22,6 +22,9 @@ pub fn bin(name: &str) -> PathBuf {
         "kiln-manifest-merge" => env!("CARGO_BIN_EXE_kiln-manifest-merge"),
         "kiln-pyc-wrap" => env!("CARGO_BIN_EXE_kiln-pyc-wrap"),
         "kiln-minify" => env!("CARGO_BIN_EXE_kiln-minify"),
+        "kiln-webp" => env!("CARGO_BIN_EXE_kiln-webp"),
+        "kiln-dist-assemble" => env!("CARGO_BIN_EXE_kiln-dist-assemble"),
+        "kiln" => env!("CARGO_BIN_EXE_kiln"),
         other => panic!("unknown binary {other}"),
     };
     PathBuf::from(exe)

@@ -1,0 +1,1 @@
+//! kiln-webp: deterministic WebP encoding of JPEG/PNG/GIF images.
