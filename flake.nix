@@ -13,19 +13,23 @@
         (system: { name = system; value = f system nixpkgs.legacyPackages.${system}; })
         systems);
       kilnFor = pkgs: import ./rules/nix/kiln.nix { inherit (pkgs) rustPlatform python3; src = ./.; };
-      mkDistWith = pkgs: kiln: import ./rules/nix/mkdist.nix { inherit pkgs kiln; };
+      mkDistWith = pkgs: kiln: features: import ./rules/nix/mkdist.nix { inherit pkgs kiln features; };
+      features = import ./rules/nix/features.nix;
     in
     {
       packages = forAll (system: pkgs: rec {
         kiln = kilnFor pkgs;
         # examples/shop, as `kiln build examples/shop` builds it (its .env asks for WebP).
-        dist = mkDistWith pkgs kiln { src = ./examples/shop; pname = "shop"; imageOptimization = true; };
+        dist = mkDistWith pkgs kiln features { src = ./examples/shop; pname = "shop"; imageOptimization = true; };
         default = kiln;
       });
 
       # lib.mkDist { src = ./.; pname = "myapp"; } for your own app; see rules/nix/mkdist.nix.
-      lib.mkDist = { system ? "x86_64-linux", pkgs ? nixpkgs.legacyPackages.${system}, kiln ? kilnFor pkgs, ... }@args:
-        mkDistWith pkgs kiln (builtins.removeAttrs args [ "system" "pkgs" "kiln" ]);
+      # `kiln` and `features` (rules/nix/features.nix) may be replaced, e.g. by a newer kiln.
+      lib.mkDist = { system ? "x86_64-linux", pkgs ? nixpkgs.legacyPackages.${system}
+        , kiln ? kilnFor pkgs, features ? self.lib.features, ... }@args:
+        mkDistWith pkgs kiln features (builtins.removeAttrs args [ "system" "pkgs" "kiln" "features" ]);
+      lib.features = features;
 
       checks = forAll (system: pkgs: {
         inherit (self.packages.${system}) kiln dist;

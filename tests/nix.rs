@@ -605,3 +605,65 @@ fn nix_dist_is_byte_identical_to_kiln_build() {
     let nix_dist = writable_copy(&out, &work().join("nix-dist"));
     assert_same_tree(&nix_dist, &kiln_dist);
 }
+
+/// With every switch of rules/nix/features.nix on, mkDist calls the coming tools as design.md §8
+/// says: stand-ins (tests/nix/fake_tools.py) check each command line and write outputs of the
+/// documented shape, and the dist gets blocks, WebP's step, rewritten templates' inputs and
+/// kiln-dist-assemble's .env.production. Flipping a switch then only swaps a stand-in for the tool.
+#[test]
+fn every_feature_switch_wires_the_documented_tool_calls() {
+    let _g = serial();
+    if !nix_ready() {
+        return;
+    }
+    let co = checkout();
+    let dir = fresh_dir(&work().join("switches"));
+    copy_tree(&co.join("examples/shop"), &dir.join("shop"));
+    write(
+        &dir.join("flake.nix"),
+        format!(
+            r#"{{ inputs.kiln.url = "git+file://{}";
+  outputs = {{ self, kiln }}:
+    let
+      pkgs = kiln.inputs.nixpkgs.legacyPackages.x86_64-linux;
+      real = kiln.packages.x86_64-linux.kiln;
+      fake = pkgs.runCommand "kiln-stand-ins" {{ }} ''
+        mkdir -p $out/bin
+        for t in ${{real}}/bin/*; do
+          t=$(basename $t)
+          printf '#!/bin/sh\nexec %s %s %s %s "$@"\n' ${{pkgs.python3}}/bin/python3 ${{kiln}}/tests/nix/fake_tools.py $t ${{real}}/bin/$t > $out/bin/$t
+          chmod +x $out/bin/$t
+        done
+      '';
+    in {{
+      packages.x86_64-linux.default = kiln.lib.mkDist {{
+        kiln = fake; features = {{ webp = true; blocks = true; templateRewrite = true; assemble = true; }};
+        src = ./shop; pname = "shop"; imageOptimization = true;
+      }};
+    }};
+}}
+"#,
+            co.display()
+        ),
+    );
+    let stub = format!("path:{}", co.join("tests/offline/nixpkgs").display());
+    let target = format!("path:{}#default", dir.display());
+    let o = nix_ok(
+        &dir,
+        &["build", &target, "--no-link", "--json", "--no-write-lock-file", "--override-input", "kiln/nixpkgs", &stub, "-L"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = PathBuf::from(json[0]["outputs"]["out"].as_str().unwrap());
+    let files = files_under(&out);
+    assert_eq!(fs::read_to_string(out.join(".env.production")).unwrap(), "DEBUG=false\n", "{files:?}");
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let css = format!("{:x}", <md5::Md5 as md5::Digest>::digest(b"css/base.css\ncss/shop.css"));
+    let js = format!("{:x}", <md5::Md5 as md5::Digest>::digest(b"js/util.js\njs/cart.js\njs/catalog.js"));
+    for (kind, namehash) in [("css", &css), ("js", &js)] {
+        let block = &manifest["blocks"][format!("{kind}:{namehash}")];
+        let vp = block["versioned_path"].as_str().unwrap_or_else(|| panic!("no {kind} block: {manifest}"));
+        assert!(files.contains(&format!("src/partials/{vp}")), "{vp} not in {files:?}");
+    }
+    assert!(files.iter().any(|f| f.starts_with("src/partials/img/hero.") && f.ends_with(".jpg")), "{files:?}");
+    assert!(files.contains(&"src/templates/base.html".to_string()), "{files:?}");
+}
