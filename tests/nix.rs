@@ -225,7 +225,9 @@ fn dist_builds_offline_in_the_sandbox_and_matches_the_tools_run_by_hand() {
     // Every static file is the manifest's: a versioned path or one of its encodings.
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let mut listed = Vec::new();
-    for entry in manifest["assets"].as_object().unwrap().values() {
+    let blocks = manifest["blocks"].as_object().unwrap();
+    let assets = manifest["assets"].as_object().unwrap();
+    for entry in assets.values().chain(blocks.values()) {
         listed.push(entry["versioned_path"].as_str().unwrap().to_string());
         if let Some(enc) = entry.get("encodings").and_then(|e| e.as_object()) {
             listed.extend(enc.values().map(|v| v.as_str().unwrap().to_string()));
@@ -237,6 +239,17 @@ fn dist_builds_offline_in_the_sandbox_and_matches_the_tools_run_by_hand() {
     statics.sort();
     assert_eq!(statics, listed, "static files vs manifest");
     assert!(statics.iter().any(|f| f.starts_with("css/shop.") && f.ends_with(".css.br")), "{statics:?}");
+    if blocks.is_empty() {
+        eprintln!("note: no asset blocks (rules/nix/features.nix: blocks = false)");
+    } else {
+        // The templates name the compiled blocks, not their constituents.
+        let base = fs::read_to_string(out.join("src/templates/base.html")).unwrap();
+        for (key, block) in blocks {
+            let url = format!("/s/{}", block["versioned_path"].as_str().unwrap());
+            assert!(base.contains(&url), "{key}: {url} not in base.html:\n{base}");
+        }
+        assert!(!base.contains("assetman.include_css"), "block left in base.html:\n{base}");
+    }
 
     // The sandboxed bytecode equals kiln-pyc-wrap run by hand with the same interpreter.
     let shop = co.join("examples/shop");
@@ -448,7 +461,7 @@ fn flake_check_dev_shell_and_lib_mkdist_for_another_app() {
     let o = nix_ok(co, &with_stub(&["build", ".#checks.x86_64-linux.dist-serves", "--no-link", "--json"]));
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let report = fs::read_to_string(json[0]["outputs"]["out"].as_str().unwrap()).unwrap();
-    assert!(report.contains("200 /product/") && report.contains("200 /s/css/"), "{report}");
+    assert!(report.contains("200 /product/") && report.contains("200 /s/"), "{report}");
     for attr in ["devShells.x86_64-linux.default.drvPath", "formatter.x86_64-linux.drvPath"] {
         let o = nix_ok(co, &with_stub(&["eval", "--raw", &format!(".#{attr}")]));
         assert!(stdout(&o).ends_with(".drv"), "{attr}: {}", stdout(&o));

@@ -6,9 +6,9 @@
   # kiln-webp --replace (step 2). Off: imageOptimization is ignored, with a warning at eval time.
   webp = false;
   # kiln scan + kiln-hash --block (step 4). Off: no asset blocks are compiled.
-  blocks = false;
+  blocks = true;
   # kiln-minify --manifest --prefix (step 6). Off: templates are minified but not rewritten.
-  templateRewrite = false;
+  templateRewrite = true;
   # kiln-dist-assemble --params --env-production (step 8). Off: the same params are laid out
   # with cp, and no .env.production is written.
   assemble = false;

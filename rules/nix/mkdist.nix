@@ -22,10 +22,13 @@
 , prefix ? "/s/"
 , pycExclude ? [ "src/migrations/**" ]   # shipped as source
 , python3 ? pkgs.python3       # the interpreter the bytecode is for
+, templateExts ? [ "html" ]    # files under templateDir that are templates (the rest is copied)
+, lessc ? null                 # LESS compiler executable for include_less blocks (a toolchain input)
 }:
 let
   source = import ./source.nix;
   inherit (builtins) concatStringsSep pathExists;
+  extRegex = "\\.(${concatStringsSep "|" templateExts})$";
   sh = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
 
   empty = name: pkgs.runCommand "${pname}-${name}" { } "mkdir -p $out";
@@ -84,7 +87,8 @@ let
   # 4: one kiln-hash --block per distinct block that `kiln scan` finds in the templates.
   blocks = if !features.blocks then empty "blocks" else
     step "blocks" [ python3 ] ''
-      kiln scan ${sources.templates} --static-root ${sources.static} > blocks.json
+      kiln scan ${sources.templates} --static-root ${sources.static} \
+        --template-ext ${sh (concatStringsSep "," templateExts)} -o blocks.json
       mkdir -p params $out/files
       python3 - ${sources.static} <<'PY'
       import json, sys
@@ -97,7 +101,7 @@ let
       for p in params/block-*; do
         [ -e "$p" ] || continue
         b=''${p#params/}; kind=''${b#block-}; kind=''${kind%%-*}
-        kiln-hash --block "$kind" --root ${sources.static} \
+        kiln-hash --block "$kind" --root ${sources.static} ${if lessc == null then "" else "--lessc ${sh lessc}"} \
           --dep ${static}/static.json ${if useWebp then "--dep ${static}/webp.json" else ""} \
           --prefix ${sh prefix} --compress -o $out/files --partial "$out/$b.json" @"$p"
       done
@@ -113,12 +117,12 @@ let
   '';
 
   # 6: templates: blocks and static_url('…') rewritten to versioned URLs, then minified.
-  # Non-HTML files in the template directory are copied as they are.
+  # Other files in the template directory are copied as they are.
   templates = step "templates" [ ] ''
     root=${sources.templates}
     files "$root" > all
-    grep -E '\.html?$' all | sed "s|^|$root/|" > templates.params || true
-    grep -vE '\.html?$' all > copy || true
+    grep -E ${sh extRegex} all | sed "s|^|$root/|" > templates.params || true
+    grep -vE ${sh extRegex} all > copy || true
     mkdir -p $out
     if [ -s templates.params ]; then
       kiln-minify --kind html --root "$root" -o $out \

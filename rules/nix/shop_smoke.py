@@ -38,7 +38,8 @@ def main(dist):
     static = set()
     for page in pages:
         html = get(page).decode("utf-8")
-        static.update(re.findall(r'(?:src|href)="(/s/[^"]+)"', html))
+        # Minified HTML may leave attribute values unquoted.
+        static.update(re.findall(r'(?:src|href)=["\']?(/s/[^"\'\s>]+)', html))
     if not static:
         raise SystemExit("no /s/ URL in the pages")
     for url in sorted(static):
