@@ -199,7 +199,7 @@ fn is_versioned(name: &str) -> bool {
 }
 
 #[test]
-fn dist_builds_offline_in_the_sandbox_and_matches_the_tools_run_by_hand() {
+fn dist_builds_offline_in_the_sandbox_and_its_bytecode_matches_kiln_pyc_wrap_by_hand() {
     let _g = serial();
     if !nix_ready() {
         return;
