@@ -11,5 +11,5 @@
   templateRewrite = true;
   # kiln-dist-assemble --params --env-production (step 8). Off: the same params are laid out
   # with cp, and no .env.production is written.
-  assemble = false;
+  assemble = true;
 }
