@@ -287,7 +287,6 @@ pub fn is_executable(path: &Path) -> bool {
 pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<DistError>> {
     let mut errors = Vec::new();
     let mut by_dest: BTreeMap<String, (String, DistFile)> = BTreeMap::new();
-    let layout = Layout { with_db: true, ..Layout::default() };
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -303,12 +302,11 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
                 continue;
             }
         };
-        match classify(&dest, &layout) {
-            Class::Secret | Class::DevArtifact => {
-                errors.push(DistError::Refused(format!("{dest}: refusing to ship a secret or development artifact")));
-                continue;
-            }
-            _ => {}
+        // Bytecode is an output here; secrets and files inside development directories never are.
+        let parts: Vec<&str> = dest.split('/').collect();
+        if is_secret(parts[parts.len() - 1]) || parts[..parts.len() - 1].iter().any(|d| is_dev_dir(d)) {
+            errors.push(DistError::Refused(format!("{dest}: refusing to ship a secret or development artifact")));
+            continue;
         }
         let src_path = base.join(src);
         let bytes = match fsutil::read(&src_path) {
