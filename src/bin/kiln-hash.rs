@@ -46,9 +46,9 @@ struct Args {
     /// LESS compiler for `--block less` (a toolchain input).
     #[arg(long, value_name = "PATH")]
     lessc: Option<PathBuf>,
-    /// Browser targets for stylesheet bundles (a browserslist query).
-    #[arg(long, value_name = "QUERY")]
-    targets: Option<String>,
+    /// Browser targets for stylesheet bundles (a browserslist query), as kiln-minify's.
+    #[arg(long, value_name = "QUERY", default_value = "defaults")]
+    targets: String,
     /// Version every file under the roots (sorted walk; dotfiles skipped; symlinks out refused).
     #[arg(long)]
     all: bool,
@@ -126,11 +126,9 @@ fn main() -> ExitCode {
     };
     if let Some(kind) = args.block {
         let mut mopts = MinifyOptions::default();
-        if let Some(q) = &args.targets {
-            match minify::css::targets(q) {
-                Ok(t) => mopts.targets = t,
-                Err(e) => return cli::usage(format!("--targets {q}: {e}")),
-            }
+        match minify::css::targets(&args.targets) {
+            Ok(t) => mopts.targets = t,
+            Err(e) => return cli::usage(format!("--targets {}: {e}", args.targets)),
         }
         let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone() };
         let paths: Vec<String> = inputs.iter().map(|i| i.key.clone()).collect();

@@ -101,6 +101,10 @@ pub fn classify(rel: &str, layout: &Layout) -> Class {
     if parts[..parts.len() - 1].iter().any(|d| is_dev_dir(d)) {
         return Class::DevArtifact;
     }
+    // Earlier build outputs at the root (not `dist/` or `build/` folders deeper down).
+    if parts.len() > 1 && matches!(parts[0], "dist" | "build") {
+        return Class::DevArtifact;
+    }
     if is_secret(name) {
         return Class::Secret;
     }
@@ -398,6 +402,8 @@ mod tests {
             (".gitignore", Class::RootGitignore),
             ("src/.gitignore", Class::Copy),
             ("docs/build/index.md", Class::Copy),
+            ("dist/wsgi.pyc", Class::DevArtifact),
+            ("BUILD.bazel", Class::DevArtifact),
             ("tests/dist/fixture.txt", Class::Copy),
         ] {
             assert_eq!(classify(rel, &l), want, "{rel}");
