@@ -15,7 +15,6 @@ Layout of STATE_DIR:
 import json
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 USER = "kiln-cluster"
 DEFAULT_WORKERS = 2
+DEFAULT_GRPC_PORT = 50051
 INSTANCE = "main"
 UP_TIMEOUT = 120.0
 
@@ -218,15 +218,31 @@ def postgres_bin():
     return versions[-1].parent
 
 
+def port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def load_config(state):
+    """Ports and worker count, chosen at the first `up` and kept: a restart keeps its address.
+    gRPC: $KILN_REMOTE_GRPC_PORT as given, else BuildGrid's usual 50051 when free (the address in
+    tests/remote/bazelrc), else any free port; PostgreSQL and Redis: any free ports."""
     path = state.root / "cluster.json"
     if path.exists():
         return json.loads(path.read_text())
     workers = int(os.environ.get("KILN_REMOTE_WORKERS", DEFAULT_WORKERS))
-    ports = set()
+    if os.environ.get("KILN_REMOTE_GRPC_PORT"):
+        grpc_port = int(os.environ["KILN_REMOTE_GRPC_PORT"])
+    else:
+        grpc_port = DEFAULT_GRPC_PORT if port_is_free(DEFAULT_GRPC_PORT) else free_port()
+    ports = {grpc_port}
     while len(ports) < 3:
         ports.add(free_port())
-    pg, redis, grpc_port = sorted(ports)
+    pg, redis = sorted(ports - {grpc_port})
     config = {"ports": {"postgres": pg, "redis": redis, "grpc": grpc_port}, "workers": workers}
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return config
@@ -385,7 +401,9 @@ def up(state):
             state.start(name, [
                 sys.executable, str(state.root / "bin" / "worker.py"),
                 "--server", f"grpc://127.0.0.1:{ports['grpc']}", "--instance", INSTANCE,
-                "--bot-id", f"{socket.gethostname()}-{state.root.name}-{name}-{secrets.token_hex(3)}",
+                # A stable bot id: a restarted worker's new session replaces its old one at once
+                # (BuildGrid re-queues what the old one held) instead of waiting for it to expire.
+                "--bot-id", name,
                 "--work-dir", str(state.root / name), "--cache-dir", str(state.root / "worker-cache"),
                 "--ready-file", str(state.root / "ready" / name),
             ], user=user)
