@@ -164,6 +164,13 @@ genrule(
 
 scratch_env(name = "env")
 
+# The worker hides the host's Python: an action cannot lean on it by accident.
+genrule(
+    name = "bare",
+    outs = ["bare.txt"],
+    cmd = "if python3 -c pass 2>/dev/null; then echo python3 runs; else echo no python3; fi > $@",
+)
+
 # A kiln binary that travels to the worker as a declared input.
 genrule(
     name = "manifest",
@@ -181,7 +188,7 @@ const PARTIAL_A: &str = r#"{"version":1,"assets":{"css/a.css":{"version":"012345
 const PARTIAL_B: &str = r#"{"version":1,"assets":{"js/b.js":{"version":"fedcba9876543210fedcba9876543210","versioned_path":"js/b.fedcba987654.js","integrity":"sha384-b"}}}
 "#;
 const SCRATCH_MNEMONICS: [&str; 3] = ["Genrule", "ScratchTree", "ScratchEnv"];
-const SCRATCH_OUTPUTS: [&str; 4] = ["upper.txt", "listing.txt", "env.txt", "manifest.json"];
+const SCRATCH_OUTPUTS: [&str; 5] = ["upper.txt", "listing.txt", "env.txt", "manifest.json", "bare.txt"];
 
 fn write_exec(path: &Path, bytes: impl AsRef<[u8]>) {
     write(path, bytes);
@@ -333,9 +340,9 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
         let bazel = Bazel::new(&ws_a, &t.join("a/out"));
         let o = bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("a.log"));
         let summary = process_summary(&o);
-        assert_eq!(summary.get("remote"), Some(&5), "summary {summary:?}");
+        assert_eq!(summary.get("remote"), Some(&6), "summary {summary:?}");
         assert!(summary.keys().all(|k| k == "remote" || k == "internal"), "non-remote processes: {summary:?}");
-        assert_runners(&t.join("a.log"), &SCRATCH_MNEMONICS, "remote", 5);
+        assert_runners(&t.join("a.log"), &SCRATCH_MNEMONICS, "remote", 6);
         let out = outputs(&ws_a);
         let clean = run(bazel.cmd("clean").arg("--expunge"));
         assert!(clean.status.success(), "bazel clean --expunge failed:\n{}", stderr(&clean));
@@ -344,6 +351,7 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
 
     // What the worker produced.
     assert_eq!(first["upper.txt"], b"ALPHA\nBETA\n");
+    assert_eq!(first["bare.txt"], b"no python3\n", "the worker's actions can run the host's Python");
     let listing = String::from_utf8(first["listing.txt"].clone()).unwrap();
     let listed: Vec<&str> = listing.lines().map(|l| l.split_once(' ').unwrap().1).collect();
     assert_eq!(listed, ["./sub/deeper.txt", "./sub/upper.txt", "./words.txt"], "tree listing:\n{listing}");
@@ -377,9 +385,9 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
         let bazel = Bazel::new(&ws_b, &t.join("b/out"));
         let o = bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("b.log"));
         let summary = process_summary(&o);
-        assert_eq!(summary.get("remote cache hit"), Some(&5), "summary {summary:?}");
+        assert_eq!(summary.get("remote cache hit"), Some(&6), "summary {summary:?}");
         assert!(summary.keys().all(|k| k == "remote cache hit" || k == "internal"), "summary {summary:?}");
-        assert_runners(&t.join("b.log"), &SCRATCH_MNEMONICS, "remote cache hit", 5);
+        assert_runners(&t.join("b.log"), &SCRATCH_MNEMONICS, "remote cache hit", 6);
         let second = outputs(&ws_b);
         for f in SCRATCH_OUTPUTS.iter().filter(|f| **f != "env.txt") {
             assert!(first[*f] == second[*f], "{f} differs between the build and its cache hit");
@@ -395,8 +403,8 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
         let bazel = Bazel::new(&ws_c, &t.join("c/out"));
         let o = bazel.build(&["--config=grpc_cache".into(), cache.clone(), "//...".into()], &t.join("c.log"));
         let summary = process_summary(&o);
-        // upper, tree and listing changed and ran here; env and manifest came from the cache.
-        assert_eq!(summary.get("remote cache hit"), Some(&2), "summary {summary:?}");
+        // upper, tree and listing changed and ran here; env, bare and manifest came from the cache.
+        assert_eq!(summary.get("remote cache hit"), Some(&3), "summary {summary:?}");
         assert!(!summary.contains_key("remote"), "cache-only build executed remotely: {summary:?}");
         assert_eq!(fs::read(ws_c.join("bazel-bin/upper.txt")).unwrap(), b"GAMMA\n");
     }
@@ -405,7 +413,7 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
     {
         let bazel = Bazel::new(&ws_d, &t.join("d/out"));
         bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("d.log"));
-        assert_runners(&t.join("d.log"), &SCRATCH_MNEMONICS, "remote cache hit", 5);
+        assert_runners(&t.join("d.log"), &SCRATCH_MNEMONICS, "remote cache hit", 6);
     }
 
     // 4. `down` stops exactly what `up` started, and a second `down` is a no-op.

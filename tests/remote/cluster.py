@@ -211,6 +211,22 @@ def check_reachable(state, user):
 # --- configuration -------------------------------------------------------------------------------
 
 
+def hidden_tools():
+    """Host files the workers' actions cannot run: $KILN_REMOTE_HIDE (colon-separated; empty for
+    none), else every Python interpreter in the usual bin directories, so that an action which
+    needs Python must bring its own as an input, as it would on a bare remote worker."""
+    if "KILN_REMOTE_HIDE" in os.environ:
+        return [p for p in os.environ["KILN_REMOTE_HIDE"].split(":") if p]
+    found = set()
+    for d in ("/usr/bin", "/usr/local/bin", "/bin"):
+        for p in Path(d).glob("python*"):
+            real = p.resolve()
+            if real.is_file():
+                found.add(str(real))
+    return sorted(found)
+
+
+
 def postgres_bin():
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
     if not versions:
@@ -406,6 +422,7 @@ def up(state):
                 "--bot-id", name,
                 "--work-dir", str(state.root / name), "--cache-dir", str(state.root / "worker-cache"),
                 "--ready-file", str(state.root / "ready" / name),
+                *(f"--hide={path}" for path in hidden_tools()),
             ], user=user)
     everyone = ["redis", "postgres", "buildgrid", *workers]
     wait_until(lambda: port_answers(ports["grpc"]), "BuildGrid", state, everyone, 60)
@@ -446,6 +463,7 @@ def main(argv):
         status(state)
         return 0
     sys.path.insert(0, str(HERE))
+    sys.dont_write_bytecode = True  # probe.py is imported from the checkout: leave no __pycache__ there
     try:
         up(state)
         return 0

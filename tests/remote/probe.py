@@ -84,7 +84,8 @@ def run(address, instance, timeout=30.0):
         if response.status.code != 0:
             raise RuntimeError(f"probe action failed: {response.status}")
         if response.result.exit_code != 0:
-            raise RuntimeError(f"probe action exited {response.result.exit_code}")
+            err = downloader.get_blob(response.result.stderr_digest) or b""
+            raise RuntimeError(f"probe action exited {response.result.exit_code}: {err.decode(errors='replace')}")
         out = downloader.get_blob(response.result.stdout_digest)
         if out != stdout:
             raise RuntimeError(f"probe action printed {out!r}")

@@ -368,6 +368,25 @@ class Worker:
             done.result.Pack(result)
         return self.call(session, HEARTBEAT_EVERY)
 
+    def wrap(self, program, args, env):
+        """The command line that runs one action, and the environment to start it with.
+
+        setpriv --pdeathsig: the action dies with this worker (a killed worker leaves no stray
+        build behind). With --hide, the action runs in its own user and mount namespace where each
+        hidden path is /dev/null (not executable): a host interpreter cannot stand in for a tool
+        the action should have brought as an input. It is uid 0 in that namespace, mapped to this
+        worker's user outside. `env -i NAME=VALUE…` then restores exactly the action's environment,
+        which the shell doing the mounts would otherwise extend (with PWD).
+        """
+        run = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", program, *args]
+        if not self.args.hide:
+            return run, env
+        mounts = 'while [ "$1" != -- ]; do /bin/mount --bind /dev/null "$1" || exit 125; shift; done; shift; exec "$@"'
+        return [
+            "/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", mounts, "sh",
+            *self.args.hide, "--", "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in sorted(env.items())), *run,
+        ], {}
+
     def kill_current(self):
         with self.lock:
             if self.current is not None and self.current.poll() is None:
@@ -435,13 +454,11 @@ class Worker:
             if program is None:
                 err.write(f"worker: {command.arguments[0]}: not found on the action's PATH\n".encode())
             else:
-                # setpriv --pdeathsig: the action dies with this worker (a killed worker leaves no
-                # stray build behind); its own session lets a timeout kill the whole process group.
-                argv = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", program, *command.arguments[1:]]
+                argv, popen_env = self.wrap(program, command.arguments[1:], env)
                 try:
                     with self.lock:
                         self.current = subprocess.Popen(
-                            argv, cwd=wd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                            argv, cwd=wd, env=popen_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                             start_new_session=True, close_fds=True,
                         )
                     try:
@@ -508,6 +525,8 @@ def main():
     p.add_argument("--work-dir", required=True, help="fresh build directories are made under WORK_DIR/builds")
     p.add_argument("--cache-dir", required=True, help="verified local copies of CAS file blobs")
     p.add_argument("--ready-file", help="written once the bot session exists")
+    p.add_argument("--hide", action="append", default=[], metavar="PATH",
+                   help="a host file that actions must not be able to run (repeatable)")
     args = p.parse_args()
     os.umask(0o022)
     worker = Worker(args)
