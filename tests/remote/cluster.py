@@ -5,6 +5,7 @@ byte of state under STATE_DIR, so that `down` then `up` is a restart that keeps 
 
 Layout of STATE_DIR:
   cluster.json      ports and worker count, fixed at the first `up`
+  lock              held by a running `up` or `down`
   env               the REMOTE_EXECUTOR= / REMOTE_CACHE= lines `up` prints
   run/NAME.pid      "PID STARTTIME" of each process `up` started (STARTTIME guards against PID reuse)
   ready/worker-N    written by each worker once its bot session exists
@@ -12,6 +13,7 @@ Layout of STATE_DIR:
   pg/data redis/ cas/ bgd.yml bin/worker.py worker-N/ worker-cache/
 """
 
+import fcntl
 import json
 import os
 import pwd
@@ -456,6 +458,14 @@ def main(argv):
         print("usage: cluster up|down|status STATE_DIR", file=sys.stderr)
         return 2
     state = State(argv[2])
+    if argv[1] != "status":
+        # One `up` or `down` at a time per state directory.
+        if argv[1] == "up":
+            state.root.mkdir(parents=True, exist_ok=True)
+        elif not state.root.is_dir():
+            return 0
+        lock = open(state.root / "lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     if argv[1] == "down":
         down(state)
         return 0

@@ -98,6 +98,7 @@ class Blobs:
     downloader: Downloader
     uploader: Uploader
     cache_dir: str
+    tmp: str  # this worker's own staging directory inside the shared cache
     directories: dict = field(default_factory=dict)
 
     def fetch(self, digests):
@@ -138,8 +139,7 @@ class Blobs:
         todo = {d.hash: d for d in digests if not os.path.exists(self.cached(d))}
         if not todo:
             return
-        tmp = os.path.join(self.cache_dir, "tmp")
-        os.makedirs(tmp, exist_ok=True)
+        tmp = self.tmp
         staged = {}
         try:
             for h, d in todo.items():
@@ -283,8 +283,12 @@ class Worker:
             Downloader(self.channel, instance=args.instance),
             Uploader(self.channel, instance=args.instance),
             args.cache_dir,
+            os.path.join(args.cache_dir, "tmp", args.bot_id),
         )
-        os.makedirs(os.path.join(args.work_dir, "builds"), exist_ok=True)
+        # Leftovers of a previous run of this worker (killed mid-action) go first.
+        for leftover in (os.path.join(args.work_dir, "builds"), self.blobs.tmp):
+            shutil.rmtree(leftover, ignore_errors=True)
+            os.makedirs(leftover)
 
     # --- bot session ---------------------------------------------------------------------------
 
