@@ -151,7 +151,7 @@ genrule(
 # A directory output (REAPI Tree), then an action that takes it as input.
 scratch_tree(
     name = "tree",
-    srcs = ["words.txt", ":upper"],
+    srcs = ["words.txt", ":upper", "empty.txt"],
     tool = "tools/tree.sh",
 )
 
@@ -182,7 +182,7 @@ genrule(
 "#;
 
 const UPPER_SH: &str = "#!/bin/sh\nset -eu\ntr a-z A-Z < \"$1\" > \"$2\"\n";
-const TREE_SH: &str = "#!/bin/sh\nset -eu\nout=$1\nmkdir -p \"$out/sub\"\ncp \"$2\" \"$out/words.txt\"\ncp \"$3\" \"$out/sub/upper.txt\"\nprintf 'nested\\n' > \"$out/sub/deeper.txt\"\n";
+const TREE_SH: &str = "#!/bin/sh\nset -eu\nout=$1\nmkdir -p \"$out/sub/empty-dir\"\ncp \"$2\" \"$out/words.txt\"\ncp \"$3\" \"$out/sub/upper.txt\"\ncp \"$4\" \"$out/empty.txt\"\nprintf 'nested\\n' > \"$out/sub/deeper.txt\"\n";
 const PARTIAL_A: &str = r#"{"version":1,"assets":{"css/a.css":{"version":"0123456789abcdef0123456789abcdef","versioned_path":"css/a.0123456789ab.css","integrity":"sha384-a"}}}
 "#;
 const PARTIAL_B: &str = r#"{"version":1,"assets":{"js/b.js":{"version":"fedcba9876543210fedcba9876543210","versioned_path":"js/b.fedcba987654.js","integrity":"sha384-b"}}}
@@ -205,6 +205,7 @@ fn make_scratch(ws: &Path, words: &str) {
     write(&ws.join("defs.bzl"), SCRATCH_DEFS);
     write(&ws.join("BUILD"), SCRATCH_BUILD);
     write(&ws.join("words.txt"), words);
+    write(&ws.join("empty.txt"), "");
     write(&ws.join("a.json"), PARTIAL_A);
     write(&ws.join("b.json"), PARTIAL_B);
     write_exec(&ws.join("tools/upper.sh"), UPPER_SH);
@@ -354,7 +355,7 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
     assert_eq!(first["bare.txt"], b"no python3\n", "the worker's actions can run the host's Python");
     let listing = String::from_utf8(first["listing.txt"].clone()).unwrap();
     let listed: Vec<&str> = listing.lines().map(|l| l.split_once(' ').unwrap().1).collect();
-    assert_eq!(listed, ["./sub/deeper.txt", "./sub/upper.txt", "./words.txt"], "tree listing:\n{listing}");
+    assert_eq!(listed, ["./empty.txt", "./sub/deeper.txt", "./sub/upper.txt", "./words.txt"], "tree listing:\n{listing}");
     let env = String::from_utf8(first["env.txt"].clone()).unwrap();
     let names: BTreeSet<&str> = env.lines().map(|l| l.split_once('=').unwrap().0).collect();
     // sh itself exports PWD; nothing else may appear (no PATH, HOME, TZ, LANG, USER from the worker).

@@ -33,6 +33,7 @@ from buildgrid._protos.build.bazel.remote.execution.v2 import remote_execution_p
 from buildgrid._protos.google.devtools.remoteworkers.v1test2 import bots_pb2, bots_pb2_grpc, worker_pb2
 from buildgrid._protos.google.rpc import code_pb2, error_details_pb2, status_pb2
 from buildgrid.server.client.cas import Downloader, Uploader
+from buildgrid.server.exceptions import NotFoundError
 
 # Long enough to pick up work promptly, short enough to stay well inside the server's bot
 # keepalive timeout (cluster.py sets 30 s); BuildGrid answers at 80% of the deadline.
@@ -43,6 +44,7 @@ HEARTBEAT_EVERY = 5.0
 DEFAULT_TIMEOUT = 3600.0
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_COUNT = 500
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class ActionFailure(Exception):
@@ -104,8 +106,9 @@ class Blobs:
     def fetch(self, digests):
         """Bytes of small blobs (Directory, Command, Action messages), each verified."""
         wanted = {d.hash: d for d in digests}
-        out = {}
-        todo = list(wanted.values())
+        # The empty blob is never fetched (REAPI: it is always present, stored or not).
+        out = {h: b"" for h, d in wanted.items() if h == EMPTY_SHA256 and d.size_bytes == 0}
+        todo = [d for h, d in wanted.items() if h not in out]
         while todo:
             batch, size = [], 0
             while todo and len(batch) < BATCH_COUNT and (not batch or size + todo[0].size_bytes <= BATCH_BYTES):
@@ -137,6 +140,9 @@ class Blobs:
     def ensure_files(self, digests):
         """Puts every file blob into the local cache (downloaded once, verified before use)."""
         todo = {d.hash: d for d in digests if not os.path.exists(self.cached(d))}
+        empty = todo.pop(EMPTY_SHA256, None)
+        if empty is not None and empty.size_bytes == 0:
+            self.publish(empty, None)
         if not todo:
             return
         tmp = self.tmp
@@ -150,11 +156,8 @@ class Blobs:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 raise ActionFailure(code_pb2.FAILED_PRECONDITION, "missing input blobs", list(todo.values()))
             raise
-        except Exception as e:
-            # The CAS client signals a missing blob in a batch with its own NotFoundError.
-            if type(e).__name__ == "NotFoundError":
-                raise ActionFailure(code_pb2.FAILED_PRECONDITION, "missing input blobs", list(todo.values()))
-            raise
+        except NotFoundError:  # how the CAS client reports a missing blob in a batch
+            raise ActionFailure(code_pb2.FAILED_PRECONDITION, "missing input blobs", list(todo.values()))
         for h, d in todo.items():
             path = staged[h]
             got = hash_file(path) if os.path.exists(path) else (None, 0)
@@ -162,10 +165,17 @@ class Blobs:
                 if os.path.exists(path):
                     os.unlink(path)
                 raise ActionFailure(code_pb2.DATA_LOSS, f"blob {h}/{d.size_bytes}: bytes do not match the digest")
-            os.chmod(path, 0o444)
-            dest = self.cached(d)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.replace(path, dest)
+            self.publish(d, path)
+
+    def publish(self, d, path):
+        """Moves a verified blob into the cache (None: the empty blob), atomically."""
+        if path is None:
+            path = os.path.join(self.tmp, f"{d.hash}.{uuid.uuid4().hex}")
+            open(path, "wb").close()
+        os.chmod(path, 0o444)
+        dest = self.cached(d)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(path, dest)
 
     def input_tree(self, root_digest):
         """Every (relative path, kind, digest, executable) of an input root, directories verified."""
