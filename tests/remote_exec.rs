@@ -440,7 +440,7 @@ fn failed_up_leaves_nothing_running() {
     let port = taken.local_addr().unwrap().port();
     let o = run(Command::new(cluster_script()).arg("up").arg(&state).env("KILN_REMOTE_GRPC_PORT", port.to_string()));
     assert_eq!(o.status.code(), Some(1), "up with a taken port: {}", stderr(&o));
-    assert!(stderr(&o).contains("up failed"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("up failed: buildgrid exited"), "{}", stderr(&o));
     let left: Vec<_> = fs::read_dir(state.join("run")).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
     assert!(left.iter().all(|p| p.extension().map_or(true, |e| e != "pid")), "pid files left: {left:?}");
     // Nothing of this state directory still runs (its paths are on every command line).

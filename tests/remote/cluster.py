@@ -186,7 +186,7 @@ def service_user():
     except KeyError:
         pass
     subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+        ["/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
          "--shell", "/usr/sbin/nologin", USER],
         check=True,
     )
@@ -218,7 +218,11 @@ def hidden_tools():
     none), else every Python interpreter in the usual bin directories, so that an action which
     needs Python must bring its own as an input, as it would on a bare remote worker."""
     if "KILN_REMOTE_HIDE" in os.environ:
-        return [p for p in os.environ["KILN_REMOTE_HIDE"].split(":") if p]
+        paths = [p for p in os.environ["KILN_REMOTE_HIDE"].split(":") if p]
+        for p in paths:
+            if not os.path.isfile(p):
+                raise Failure(f"KILN_REMOTE_HIDE: {p}: not a file (only existing files can be hidden)")
+        return paths
     found = set()
     for d in ("/usr/bin", "/usr/local/bin", "/bin"):
         for p in Path(d).glob("python*"):
