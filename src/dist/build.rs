@@ -185,6 +185,19 @@ impl Cache {
         }
     }
 
+    /// The `--explain` lines, sorted.
+    pub fn explained(&self) -> Vec<String> {
+        let mut e = self.explain.lock().map(|e| e.clone()).unwrap_or_default();
+        e.sort();
+        e
+    }
+
+    /// Units built (not reused) in this run.
+    pub fn misses(&self) -> usize {
+        let total = self.current.lock().map(|c| c.len()).unwrap_or(0);
+        total - self.hits.lock().map(|h| *h).unwrap_or(0)
+    }
+
     /// Writes new blobs and the unit index (only after a successful build).
     pub fn save(&self) -> Result<(), String> {
         let Some(dir) = &self.dir else { return Ok(()) };
@@ -329,7 +342,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let cache_dir = if args.no_cache {
         None
     } else {
-        Some(args.cache_dir.clone().unwrap_or_else(|| abs_out.parent().unwrap_or(Path::new(".")).join(".kiln-cache")))
+        Some(args.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&abs_out)))
     };
     let cache = Cache::open(cache_dir.clone());
     let mut outcome = Outcome::default();
@@ -471,7 +484,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         stage.finish();
         return Err(one(format!("{}: two outputs for one path (a source file collides with a generated one)", w[0].dest)));
     }
-    write_dist(&args.out, &dist).map_err(|e| one(e.to_string()))?;
+    write_if_changed(&args.out, &dist, &cache).map_err(one)?;
     if let Some(a) = &args.archive {
         write_dist(a, &dist).map_err(|e| one(e.to_string()))?;
     }
@@ -509,9 +522,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     }
     outcome.edges.sort();
     outcome.edges.dedup();
-    let mut explain = cache.explain.lock().map(|e| e.clone()).unwrap_or_default();
-    explain.sort();
-    outcome.explain = explain;
+    outcome.explain = cache.explained();
     outcome.cache_hits = cache.hits.lock().map(|h| *h).unwrap_or(0);
     outcome.units = cache.current.lock().map(|c| c.len()).unwrap_or(0);
     Ok(outcome)
@@ -740,6 +751,43 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
     }
     lap("templates", &mut stages);
     Ok(AssetsOut { static_out, templates: template_out, manifest: merged, manifest_json, stages })
+}
+
+/// `.kiln-cache/<output name>` beside the output: one cache per output, so two outputs never
+/// evict each other's units.
+pub fn default_cache_dir(out: &Path) -> PathBuf {
+    let abs = fsutil::absolute_lexical(out).unwrap_or_else(|_| out.to_path_buf());
+    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dist".into());
+    abs.parent().unwrap_or(Path::new(".")).join(".kiln-cache").join(name)
+}
+
+/// Writes the dist directory unless the one on disk is already exactly it: the cache remembers
+/// the digest of the last dist written there, and the tree on disk must still list the same
+/// files with the same sizes. A no-change rebuild then writes nothing.
+pub fn write_if_changed(out: &Path, files: &[DistFile], cache: &Cache) -> Result<(), String> {
+    let mut listing: Vec<(String, u64)> = files.iter().map(|f| (f.dest.clone(), f.bytes.len() as u64)).collect();
+    listing.sort();
+    let mut h = Vec::new();
+    for f in files {
+        h.extend_from_slice(format!("{}\t{}\t{}\n", f.dest, md5_hex(&f.bytes), f.executable).as_bytes());
+    }
+    let digest = md5_hex(&h);
+    let marker = cache.dir.as_ref().map(|d| d.join("last-output"));
+    let unchanged = marker.as_ref().and_then(|m| std::fs::read_to_string(m).ok()).is_some_and(|d| d == digest)
+        && fsutil::walk(out, &|_, _| false).is_ok_and(|entries| {
+            let mut on_disk: Vec<(String, u64)> =
+                entries.iter().map(|e| (e.rel.clone(), std::fs::symlink_metadata(&e.path).map(|m| m.len()).unwrap_or(u64::MAX))).collect();
+            on_disk.sort();
+            on_disk == listing
+        });
+    if unchanged {
+        return Ok(());
+    }
+    write_dist(out, files).map_err(|e| e.to_string())?;
+    if let Some(m) = marker {
+        fsutil::atomic_write(&m, digest.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn outcome_files_in(stage: &mut Stage, n: usize) {
