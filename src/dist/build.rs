@@ -376,6 +376,12 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
             }
             continue;
         }
+        if let EntryKind::LinkInside { target } = &e.kind {
+            if matches!(classify(target, &layout), Class::Secret) && !matches!(classify(&e.rel, &layout), Class::DevArtifact | Class::Secret) {
+                errors.push(format!("{}: symlink to the secret {target}; refusing to ship it", fsutil::display(&e.path)));
+                continue;
+            }
+        }
         files.insert(e.rel.clone(), (classify(&e.rel, &layout), e.path));
     }
     outcome_files_in(&mut stage, files.len());
@@ -411,10 +417,9 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         .collect();
     let static_root = src.join(&args.static_root);
     errors.extend(scan::check_paths(&templates, &static_root).into_iter().map(|e| e.to_string()));
-    if !errors.is_empty() {
-        stage.finish();
-        return Err(errors);
-    }
+    // With broken templates the static files and modules are still checked (every problem in
+    // one run), but no block or template is compiled.
+    let templates: Vec<Template> = if errors.is_empty() { templates } else { Vec::new() };
 
     // 3. Static assets and templates, and the bytecode, in parallel.
     stage.next("assets and bytecode");
@@ -434,6 +439,8 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         minify_static: true,
         minify_templates: true,
         explain: args.explain,
+        static_label: static_prefix.clone(),
+        template_label: template_prefix.clone(),
     };
     let (assets_result, (pyc_files, pyc_errors)) = rayon::join(
         || assets(&static_root, statics, &templates, &aopts, &cache),
@@ -496,7 +503,8 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     for f in &dist {
         let src_rel = source_of(&f.dest, &static_prefix, &merged);
         let b = src_rel.as_ref().and_then(|r| before.get(r)).copied().unwrap_or(0);
-        let k = outcome.kinds.entry(kind_name(&f.dest)).or_default();
+        let is_block = f.dest.starts_with(&format!("{static_prefix}f/")) && kind_name(&f.dest) != "precompressed";
+        let k = outcome.kinds.entry(if is_block { "blocks (new)".to_string() } else { kind_name(&f.dest) }).or_default();
         k.files += 1;
         k.bytes_in += b;
         k.bytes_out += f.bytes.len() as u64;
@@ -539,6 +547,9 @@ pub struct AssetOptions {
     pub minify_static: bool,
     pub minify_templates: bool,
     pub explain: bool,
+    /// Prefixes that name units in `--explain` (the static root's and the template dir's path in the app).
+    pub static_label: String,
+    pub template_label: String,
 }
 
 /// The processed static tree (paths relative to the static root), templates (by name) and manifest.
@@ -591,7 +602,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
             match Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
                 Some(kind) => {
                     let inputs = BTreeMap::from([(key.clone(), md5_hex(bytes)), ("options".into(), mopts_id.clone())]);
-                    let name = format!("minify {key}");
+                    let name = format!("minify {}{key}", o.static_label);
                     if let Some(out) = cache.lookup(&name, &inputs) {
                         return Ok((key.clone(), out, None));
                     }
@@ -640,7 +651,10 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
     let twins: Vec<(String, Outputs)> = hashed
         .par_iter()
         .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
-        .map(|(key, rel, bytes)| (key, twins_unit(cache, &rel, bytes)))
+        .map(|(key, rel, bytes)| {
+            let outs = twins_unit(cache, &key, &rel, bytes, o.explain);
+            (key, outs)
+        })
         .collect();
     for h in &hashed {
         static_out.extend(h.outputs.iter().cloned());
@@ -687,7 +701,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
             };
             let mut all = outs.clone();
             for (rel, bytes) in &outs {
-                let tw = twins_unit(cache, rel, bytes);
+                let tw = twins_unit(cache, &d.key, rel, bytes, o.explain);
                 for (t, _) in &tw {
                     entry.encodings.insert(encoding_of(t).to_string(), t.clone());
                 }
@@ -725,7 +739,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
                 ("manifest.json".to_string(), manifest_md5.clone()),
                 ("options".to_string(), format!("{mopts_id} prefix={} minify={}", rewrite.url_prefix, o.minify_templates)),
             ]);
-            let name = format!("template {}", t.name);
+            let name = format!("template {}{}", o.template_label, t.name);
             if let Some(mut out) = cache.lookup(&name, &inputs) {
                 return out.pop().ok_or_else(|| "cache: empty template unit".to_string());
             }
@@ -807,18 +821,18 @@ fn source_of(dest: &str, static_prefix: &str, m: &Manifest) -> Option<String> {
     Some(dest.to_string())
 }
 
-/// `.br`/`.gz`/`.zst` twins of one output, cached by its content.
-fn twins_unit(cache: &Cache, rel: &str, bytes: &[u8]) -> Outputs {
+/// `.br`/`.gz`/`.zst` twins of one output of `owner` (an asset or block key), cached by content.
+fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], explain: bool) -> Outputs {
     if hash::PRECOMPRESSED.contains(&hash::extension(rel).as_str()) {
         return Vec::new();
     }
     let inputs = BTreeMap::from([("content".to_string(), md5_hex(bytes)), ("file".to_string(), rel.to_string())]);
-    let name = format!("twins {rel}");
+    let name = format!("twins {owner}");
     if let Some(out) = cache.lookup(&name, &inputs) {
         return out;
     }
     let outs: Outputs = hash::compress_all(bytes).into_iter().map(|(_, ext, data)| (format!("{rel}.{ext}"), data)).collect();
-    cache.store(&name, inputs, &outs, false);
+    cache.store(&name, inputs, &outs, explain);
     outs
 }
 
@@ -901,7 +915,25 @@ fn interpreter_id(python: &Path) -> Result<String, String> {
     Ok(format!("{} {} {mtime} {pyenv}", fsutil::display(&real), meta.len()))
 }
 
+/// Problems with where the outputs go: usage errors (exit 2), found before any work.
+fn output_problem(args: &BuildArgs) -> Option<String> {
+    if let Err(e) = check_output(&args.out, &args.src) {
+        return Some(e.to_string());
+    }
+    if output_kind(&args.out) != OutputKind::Dir {
+        return Some(format!("{}: -o is the dist directory; use --archive for an archive", fsutil::display(&args.out)));
+    }
+    let a = args.archive.as_ref()?;
+    let (abs, src) = (fsutil::absolute_lexical(a).ok()?, fsutil::absolute_lexical(&args.src).ok()?);
+    (abs.starts_with(&src) || output_kind(a) == OutputKind::Dir).then(|| {
+        format!("refusing --archive {}: it must be a .tar.zst, .tar.gz or .zip outside the source tree", fsutil::display(a))
+    })
+}
+
 pub fn build_main(args: BuildArgs) -> ExitCode {
+    if let Some(problem) = output_problem(&args) {
+        return crate::cli::usage(problem);
+    }
     if let Some(j) = args.jobs {
         let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
     }

@@ -316,6 +316,12 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
             continue;
         }
         let src_path = base.join(src);
+        let real = std::fs::canonicalize(&src_path).unwrap_or_else(|_| src_path.clone());
+        let src_secret = [src_path.file_name(), real.file_name()].into_iter().flatten().any(|n| is_secret(&n.to_string_lossy()));
+        if src_secret {
+            errors.push(DistError::Refused(format!("{dest}: refusing to ship the secret {src}")));
+            continue;
+        }
         let bytes = match fsutil::read(&src_path) {
             Ok(b) => b,
             Err(e) => {

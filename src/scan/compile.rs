@@ -80,6 +80,8 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
         minify_static: true,
         minify_templates: false,
         explain: args.explain,
+        static_label: String::new(),
+        template_label: "templates/".into(),
     };
     let out = assets(&args.static_dir, statics, &templates, &opts, &cache)?;
     let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, bytes)| DistFile { dest, bytes, executable: false }).collect();

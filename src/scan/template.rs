@@ -59,6 +59,10 @@ pub fn tags(src: &str, lines: &LineIndex) -> Result<Vec<Tag>, Problem> {
             return Err(lines.problem(src, i, format!("unterminated template tag: {open} has no {close}")));
         };
         let end = i + 2 + rel + 2;
+        // `{{ a </h1> … {{ b }}`: the closer found belongs to a later tag.
+        if matches!(open, "{{" | "{%") && opener_outside_strings(&src[i + 2..end - 2]) {
+            return Err(lines.problem(src, i, format!("unterminated template tag: {open} has no {close}")));
+        }
         let inner = src[i + 2..end - 2].trim().to_string();
         let kind = [TagKind::Expr, TagKind::Stmt, TagKind::Comment, TagKind::Legacy][n];
         let word = if kind == TagKind::Stmt {
@@ -70,6 +74,24 @@ pub fn tags(src: &str, lines: &LineIndex) -> Result<Vec<Tag>, Problem> {
         i = end;
     }
     Ok(out)
+}
+
+/// Whether a tag's inside holds the start of another tag outside Python string literals.
+fn opener_outside_strings(inner: &str) -> bool {
+    let b = inner.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), c) if c == q => quote = None,
+            (None, c @ (b'"' | b'\'')) => quote = Some(c),
+            (None, b'{') if matches!(b.get(i + 1), Some(b'{' | b'%')) => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Tornado statements that a `{% end %}` closes.
@@ -114,6 +136,15 @@ mod tests {
         assert_eq!(kinds, [TagKind::Expr, TagKind::Stmt, TagKind::Comment, TagKind::Legacy, TagKind::Stmt]);
         assert_eq!(t[1].word, "if");
         assert_eq!(t[0].inner, "x");
+    }
+
+    #[test]
+    fn a_tag_closed_only_by_a_later_tag_is_unterminated() {
+        let src = "<h1>{{ name </h1>\n<p>{{ x }}</p>";
+        let e = tags(src, &LineIndex::new(src)).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 5));
+        let ok = "{{ '{{' + x }}";
+        assert!(tags(ok, &LineIndex::new(ok)).is_ok());
     }
 
     #[test]
