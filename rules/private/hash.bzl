@@ -1,0 +1,207 @@
+"""`kiln_hashed` (one asset + the assets it references), `kiln_asset_block`, `kiln_assets`."""
+
+load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_line", "params", "pkg_path", "rel_to", "toolchain")
+load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo", "KilnFilesInfo", "KilnWebpInfo")
+
+def _common_hash_args(ctx, args):
+    args.add("--prefix", ctx.attr.prefix)
+    if ctx.attr.url_style != "filename":
+        args.add("--url-style", ctx.attr.url_style)
+    if ctx.attr.compress:
+        args.add("--compress")
+
+def _kiln_hashed_impl(ctx):
+    tc = toolchain(ctx)
+    src = ctx.attr.src
+    own_before = []
+    args = ctx.actions.args()
+    inputs = []
+    if KilnWebpInfo in src:
+        w = src[KilnWebpInfo]
+        key = w.key
+        pkg_root = w.pkg_root
+        args.add("--root", w.tree.path)
+        args.add("--all")
+        args.add("--dep", w.partial)
+        inputs = [w.tree, w.partial]
+        own_before = [w.partial]
+        shown = key
+    elif KilnFilesInfo in src:
+        entries = src[KilnFilesInfo].entries
+        if len(entries) != 1:
+            fail("%s: src %s has %d files; kiln_hashed versions one asset" % (ctx.label, src.label, len(entries)))
+        key = entries[0].key
+        pkg_root = src[KilnFilesInfo].pkg_root
+        args.add("--root", src[KilnFilesInfo].root)
+        inputs = [entries[0].file]
+        shown = entries[0].file.short_path
+    else:
+        files = src.files.to_list()
+        if len(files) != 1:
+            fail("%s: src %s must be one file" % (ctx.label, src.label))
+        root = pkg_path(ctx, ctx.attr.root)
+        key = rel_to(root, files[0], str(ctx.label))
+        pkg_root = ctx.attr.root
+        args.add("--root", root)
+        inputs = files
+        shown = files[0].short_path
+
+    dep_partials = []
+    transitive = []
+    for d in ctx.attr.deps:
+        info = d[KilnAssetInfo]
+        dep_partials.extend(info.own_partials)
+        transitive.append(info.partials)
+    args.add_all(dep_partials, before_each = "--dep")
+    _common_hash_args(ctx, args)
+
+    tree = ctx.actions.declare_directory(ctx.label.name + ".hashed")
+    partial = ctx.actions.declare_file(ctx.label.name + ".partial.json")
+    args.add("-o", tree.path)
+    args.add("--partial", partial)
+    if KilnWebpInfo not in src:
+        args.add_all(inputs)
+    ctx.actions.run(
+        executable = tc.hash,
+        arguments = [args],
+        inputs = inputs + dep_partials,
+        outputs = [tree, partial],
+        mnemonic = "KilnHash",
+        progress_message = "Versioning %s" % shown,
+        execution_requirements = EXEC_REQS,
+    )
+    own = own_before + [partial]
+    partials = depset(own, transitive = transitive)
+    return [
+        DefaultInfo(files = depset([tree, partial])),
+        KilnAssetInfo(own_partials = own, partials = partials, by_key = {key: partials}),
+        dist_info(lines = [dist_line(pkg_root, tree)], inputs = [tree]),
+    ]
+
+_HASH_ATTRS = {
+    "prefix": attr.string(default = "/s/", doc = "URL prefix the static root is served under"),
+    "url_style": attr.string(default = "filename", values = ["filename", "assetman"]),
+    "compress": attr.bool(default = True, doc = "Also write .br/.gz/.zst twins"),
+}
+
+def _attrs(extra):
+    d = dict(_HASH_ATTRS)
+    d.update(extra)
+    return d
+
+kiln_hashed = rule(
+    implementation = _kiln_hashed_impl,
+    doc = "Versions one asset (a source file, a one-file kiln_minify or a kiln_webp), given the kiln_hashed targets of the assets it references. Output: a tree relative to the static root, and a partial manifest.",
+    attrs = _attrs({
+        "src": attr.label(mandatory = True, allow_files = True),
+        "root": attr.string(default = ".", doc = "Static root relative to the package, for a source-file src"),
+        "deps": attr.label_list(providers = [KilnAssetInfo], doc = "kiln_hashed targets of the assets src references"),
+    }),
+    toolchains = [TOOLCHAIN],
+)
+
+_EXT = {"css": "css", "js": "js", "less": "css"}
+
+def _kiln_asset_block_impl(ctx):
+    tc = toolchain(ctx)
+    root = pkg_path(ctx, ctx.attr.static_root)
+    assets = ctx.attr.assets[KilnAssetInfo]
+    transitive = []
+    for f in ctx.files.srcs:
+        key = rel_to(root, f, str(ctx.label))
+        if key not in assets.by_key:
+            fail("%s: %s is not an asset of %s" % (ctx.label, key, ctx.attr.assets.label))
+        transitive.append(assets.by_key[key])
+    deps = depset(transitive = transitive)
+
+    if "hash_block" not in tc.capabilities:
+        return _interim_block(ctx, tc, deps)
+
+    tree = ctx.actions.declare_directory(ctx.label.name + ".hashed")
+    partial = ctx.actions.declare_file(ctx.label.name + ".partial.json")
+    args = ctx.actions.args()
+    args.add("--block", ctx.attr.kind)
+    args.add("--root", root)
+    args.add_all(deps, before_each = "--dep")
+    _common_hash_args(ctx, args)
+    args.add("-o", tree.path)
+    args.add("--partial", partial)
+    srcs = params(ctx.actions.args())
+    srcs.add_all(ctx.files.srcs)
+    ctx.actions.run(
+        executable = tc.hash,
+        arguments = [args, srcs],
+        inputs = depset(ctx.files.srcs, transitive = [deps]),
+        outputs = [tree, partial],
+        mnemonic = "KilnBlock",
+        progress_message = "Bundling %s block %s" % (ctx.attr.kind, ctx.label.name),
+        execution_requirements = EXEC_REQS,
+    )
+    return [
+        DefaultInfo(files = depset([tree, partial])),
+        KilnAssetInfo(own_partials = [partial], partials = depset([partial], transitive = [deps]), by_key = {}),
+        dist_info(lines = [dist_line(ctx.attr.static_root, tree)], inputs = [tree]),
+    ]
+
+def _interim_block(ctx, tc, deps):
+    # Until kiln-hash --block lands: a JS block is concatenated and minified into
+    # f/<name>.js (unversioned, no manifest entry); CSS/LESS blocks (which need @import
+    # inlining) produce nothing. Replaced by the contract form above as soon as the
+    # toolchain's kiln-hash advertises --block.
+    if ctx.attr.kind != "js":
+        return [
+            DefaultInfo(files = depset()),
+            KilnAssetInfo(own_partials = [], partials = deps, by_key = {}),
+            dist_info(),
+        ]
+    out = ctx.actions.declare_file("%s.kiln/f/%s.js" % (ctx.label.name, ctx.label.name))
+    args = ctx.actions.args()
+    args.add("--concat")
+    args.add("-o", out)
+    args.add_all(ctx.files.srcs)
+    ctx.actions.run(
+        executable = tc.minify,
+        arguments = [args],
+        inputs = ctx.files.srcs,
+        outputs = [out],
+        mnemonic = "KilnBlock",
+        progress_message = "Bundling js block %s (interim)" % ctx.label.name,
+        execution_requirements = EXEC_REQS,
+    )
+    return [
+        DefaultInfo(files = depset([out])),
+        KilnAssetInfo(own_partials = [], partials = deps, by_key = {}),
+        dist_info(lines = [dist_line("%s/f/%s.js" % (ctx.attr.static_root, ctx.label.name), out)], inputs = [out]),
+    ]
+
+kiln_asset_block_rule = rule(
+    implementation = _kiln_asset_block_impl,
+    doc = "One Assetman block: its files in block order, bundled and versioned as f/<namehash>.<v12>.<ext>.",
+    attrs = _attrs({
+        "kind": attr.string(mandatory = True, values = ["css", "js", "less"]),
+        "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "In block order"),
+        "static_root": attr.string(default = "src/partials", doc = "Relative to the package"),
+        "assets": attr.label(mandatory = True, providers = [KilnAssetInfo], doc = "The versioned static files (e.g. a kiln_static) the block's files are looked up in"),
+    }),
+    toolchains = [TOOLCHAIN],
+)
+
+def _kiln_assets_impl(ctx):
+    by_key = {}
+    for s in ctx.attr.srcs:
+        by_key.update(s[KilnAssetInfo].by_key)
+    return [
+        DefaultInfo(files = depset(transitive = [s[DefaultInfo].files for s in ctx.attr.srcs])),
+        KilnAssetInfo(
+            own_partials = [],
+            partials = depset(transitive = [s[KilnAssetInfo].partials for s in ctx.attr.srcs]),
+            by_key = by_key,
+        ),
+        dist_info(transitive = [s[KilnDistInfo] for s in ctx.attr.srcs if KilnDistInfo in s]),
+    ]
+
+kiln_assets = rule(
+    implementation = _kiln_assets_impl,
+    doc = "Groups versioned assets (no action): their partials, dist entries and keys.",
+    attrs = {"srcs": attr.label_list(providers = [KilnAssetInfo])},
+)
