@@ -39,17 +39,25 @@ fn make_ws(dest: &Path) -> PathBuf {
     dest.to_path_buf()
 }
 
-/// The Bazel client for one test: output bases under target/kiln-bazel, one per workspace path, shut down and deleted on drop (also when the test fails).
+/// The Bazel client of one test, with its temp dir: output bases under target/kiln-bazel, one per
+/// workspace path; on drop (also when the test fails) their servers are shut down and they are
+/// deleted, then the temp dir.
 struct Bazel {
     user_root: PathBuf,
     used: Mutex<Vec<PathBuf>>,
+    tmp: tempfile::TempDir,
 }
 
 impl Bazel {
-    fn new() -> Bazel {
+    fn new(name: &str) -> Bazel {
         let user_root = repo().join("target/kiln-bazel");
         fs::create_dir_all(&user_root).unwrap();
-        Bazel { user_root, used: Mutex::new(Vec::new()) }
+        let tmp = tempfile::Builder::new().prefix(&format!("kiln-bazel-{name}-")).tempdir().unwrap();
+        Bazel { user_root, used: Mutex::new(Vec::new()), tmp }
+    }
+
+    fn tmp(&self) -> &Path {
+        self.tmp.path()
     }
 
     fn cmd(&self, ws: &Path) -> Command {
@@ -86,10 +94,12 @@ impl Bazel {
         text
     }
 
+    /// Bazel's output base for a workspace: md5 of the workspace's path under the user root.
     fn output_base(&self, ws: &Path) -> PathBuf {
-        let o = run(self.cmd(ws).arg("info").arg("output_base"));
-        assert!(o.status.success(), "bazel info failed: {}", stderr(&o));
-        PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+        use md5::{Digest, Md5};
+        let real = ws.canonicalize().unwrap_or_else(|_| ws.to_path_buf());
+        let hex: String = Md5::digest(real.as_os_str().as_encoded_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        self.user_root.join(hex)
     }
 
     /// `bazel clean --expunge`: the output base is emptied (the server stops).
@@ -103,12 +113,11 @@ impl Drop for Bazel {
     fn drop(&mut self) {
         let used: Vec<PathBuf> = self.used.lock().unwrap().clone();
         for ws in used {
-            if !ws.exists() {
-                continue;
-            }
             let base = self.output_base(&ws);
-            let _ = run(self.cmd(&ws).arg("shutdown"));
-            if base.starts_with(&self.user_root) && base.exists() {
+            if base.join("server/server.pid.txt").exists() && ws.exists() {
+                let _ = run(self.cmd(&ws).arg("shutdown"));
+            }
+            if base.exists() {
                 // Bazel leaves its outputs read-only.
                 let _ = run(Command::new("chmod").arg("-R").arg("u+w").arg(&base));
                 let _ = fs::remove_dir_all(&base);
@@ -120,11 +129,6 @@ impl Drop for Bazel {
 /// The "N processes: …" line of Bazel's output.
 fn summary(text: &str) -> String {
     text.lines().filter(|l| l.contains(" process")).last().unwrap_or("(no process summary)").trim().to_string()
-}
-
-/// A temp dir for one test, deleted at the end.
-fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("kiln-bazel-{name}-")).tempdir().unwrap()
 }
 
 /// One spawn of `--execution_log_json_file` (Bazel logs every spawn it ran or took from a
@@ -250,16 +254,16 @@ fn bazel_dist_offline_deterministic_and_incremental() {
     if !require("bazel") {
         return;
     }
-    let bazel = Bazel::new();
-    let tmp = tempdir("det");
-    let a = make_ws(&tmp.path().join("a/ws"));
-    let b = make_ws(&tmp.path().join("b/elsewhere/kiln-copy"));
+    let bazel = Bazel::new("det");
+    let tmp = bazel.tmp();
+    let a = make_ws(&tmp.join("a/ws"));
+    let b = make_ws(&tmp.join("b/elsewhere/kiln-copy"));
 
     // Offline build from one path.
-    let log_a = tmp.path().join("a.log.json");
+    let log_a = tmp.join("a.log.json");
     bazel.build_ok(&a, &[log_flag(&log_a)]);
     let base_a = bazel.output_base(&a);
-    let dist_a = check_dist(&a, &[&a, &base_a, tmp.path()]);
+    let dist_a = check_dist(&a, &[&a, &base_a, tmp]);
     let full = exec_log(&log_a);
     let mnemonics: BTreeSet<&str> = full.iter().map(|s| s.mnemonic.as_str()).collect();
     for m in ["KilnMinify", "KilnHash", "KilnBlock", "KilnManifest", "KilnPyc", "KilnDist"] {
@@ -270,9 +274,9 @@ fn bazel_dist_offline_deterministic_and_incremental() {
     }
 
     // The same build from another path: the same bytes, and the same digest for every output.
-    let log_b = tmp.path().join("b.log.json");
+    let log_b = tmp.join("b.log.json");
     bazel.build_ok(&b, &[log_flag(&log_b)]);
-    let dist_b = check_dist(&b, &[&b, &bazel.output_base(&b), tmp.path()]);
+    let dist_b = check_dist(&b, &[&b, &bazel.output_base(&b), tmp]);
     assert_same_dist(&dist_a, &dist_b, "dist built from two workspace paths");
     let digests = |spawns: &[Spawn]| -> BTreeMap<String, String> { spawns.iter().flat_map(|s| s.actual.clone()).collect() };
     let (da, db) = (digests(&full), digests(&exec_log(&log_b)));
@@ -284,7 +288,7 @@ fn bazel_dist_offline_deterministic_and_incremental() {
     let expected = downstream(&full, edited);
     assert!(expected.len() >= 4 && expected.len() < full.len(), "implausible downstream set:\n{}", describe(&full, &expected));
     edit(&a.join(edited), "\"use strict\";", "\"use strict\";\n  const KILN_EDIT = 1; global.KILN_EDIT = KILN_EDIT;");
-    let log_a2 = tmp.path().join("a2.log.json");
+    let log_a2 = tmp.join("a2.log.json");
     let text = bazel.build_ok(&a, &[log_flag(&log_a2)]);
     let rerun = exec_log(&log_a2);
     let ran: BTreeSet<String> = rerun.iter().map(Spawn::id).collect();
@@ -355,20 +359,20 @@ impl Drop for Nginx {
 /// Build, `bazel clean --expunge`, build a copy at another path with the same cache: every
 /// action must come from the cache (Bazel only warns when a cache fails, so count the hits).
 fn all_hits_after_expunge(name: &str, cache_flag: impl Fn(&Path) -> String) {
-    let bazel = Bazel::new();
-    let tmp = tempdir(name);
-    let flag = cache_flag(tmp.path());
-    let a = make_ws(&tmp.path().join("first/ws"));
-    let b = make_ws(&tmp.path().join("second/other/ws"));
+    let bazel = Bazel::new(name);
+    let tmp = bazel.tmp();
+    let flag = cache_flag(tmp);
+    let a = make_ws(&tmp.join("first/ws"));
+    let b = make_ws(&tmp.join("second/other/ws"));
 
-    let log_a = tmp.path().join("a.log.json");
+    let log_a = tmp.join("a.log.json");
     bazel.build_ok(&a, &[flag.clone(), log_flag(&log_a)]);
     let dist_a = dist_bytes(&a.join(DIST));
     let cold = exec_log(&log_a);
     assert!(cold.iter().all(|s| !s.remote_cache_hit), "the first build already hit the cache: {name} is not fresh");
     bazel.expunge(&a);
 
-    let log_b = tmp.path().join("b.log.json");
+    let log_b = tmp.join("b.log.json");
     let text = bazel.build_ok(&b, &[flag, log_flag(&log_b)]);
     let warm = exec_log(&log_b);
     let missed: Vec<String> = warm.iter().filter(|s| !s.remote_cache_hit).map(|s| format!("  {} {} ({})", s.mnemonic, s.progress, s.runner)).collect();
@@ -385,10 +389,10 @@ fn bazel_remote_cache_nginx_all_hits() {
     if !require("bazel") || !(Path::new("/usr/sbin/nginx").exists() || require("nginx")) {
         return;
     }
-    let dir = tempdir("nginx");
+    let dir = tempfile::Builder::new().prefix("kiln-bazel-nginx-").tempdir().unwrap();
     let nginx = Nginx::start(dir.path());
     let port = nginx.port;
-    all_hits_after_expunge("remote cache", |_| format!("--remote_cache=http://127.0.0.1:{port}"));
+    all_hits_after_expunge("remote-cache", |_| format!("--remote_cache=http://127.0.0.1:{port}"));
     let stored = files_under(&dir.path().join("store"));
     assert!(stored.iter().any(|f| f.starts_with("ac/")) && stored.iter().any(|f| f.starts_with("cas/")), "nothing stored in nginx: {stored:?}");
     drop(nginx);
@@ -399,7 +403,7 @@ fn bazel_disk_cache_all_hits() {
     if !require("bazel") {
         return;
     }
-    all_hits_after_expunge("disk cache", |tmp| format!("--disk_cache={}", tmp.join("disk-cache").display()));
+    all_hits_after_expunge("disk-cache", |tmp| format!("--disk_cache={}", tmp.join("disk-cache").display()));
 }
 
 #[test]
@@ -407,9 +411,8 @@ fn bazel_bad_input_shows_the_tools_position() {
     if !require("bazel") {
         return;
     }
-    let bazel = Bazel::new();
-    let tmp = tempdir("bad");
-    let ws = make_ws(&tmp.path().join("ws"));
+    let bazel = Bazel::new("bad");
+    let ws = make_ws(&bazel.tmp().join("ws"));
 
     // A JS syntax error: kiln-minify's message, at the source's line and column.
     let js = ws.join("examples/shop/src/partials/js/cart.js");
@@ -441,8 +444,8 @@ fn bazel_dist_equals_kiln_build() {
     if !require("bazel") {
         return;
     }
-    let tmp = tempdir("parity");
-    let kiln_dist = tmp.path().join("kiln-dist");
+    let bazel = Bazel::new("parity");
+    let kiln_dist = bazel.tmp().join("kiln-dist");
     let o = run(Command::new(bin("kiln")).arg("build").arg(shop()).arg("-o").arg(&kiln_dist));
     assert!(
         o.status.success(),
@@ -450,8 +453,7 @@ fn bazel_dist_equals_kiln_build() {
          (until `kiln build` lands this test fails on purpose):\n{}",
         stderr(&o)
     );
-    let bazel = Bazel::new();
-    let ws = make_ws(&tmp.path().join("ws"));
+    let ws = make_ws(&bazel.tmp().join("ws"));
     bazel.build_ok(&ws, &[]);
     assert_same_dist(&dist_bytes(&kiln_dist), &dist_bytes(&ws.join(DIST)), "`kiln build` vs `bazel build //:dist`");
 }

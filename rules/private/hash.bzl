@@ -25,7 +25,7 @@ def _kiln_hashed_impl(ctx):
         args.add("--dep", w.partial)
         inputs = [w.tree, w.partial]
         own_before = [w.partial]
-        shown = key
+        shown = "%s (%s)" % (key, ctx.label)
     elif KilnFilesInfo in src:
         entries = src[KilnFilesInfo].entries
         if len(entries) != 1:
@@ -34,7 +34,7 @@ def _kiln_hashed_impl(ctx):
         pkg_root = src[KilnFilesInfo].pkg_root
         args.add("--root", src[KilnFilesInfo].root)
         inputs = [entries[0].file]
-        shown = entries[0].file.short_path
+        shown = "%s (%s)" % (key, ctx.label)
     else:
         files = src.files.to_list()
         if len(files) != 1:
