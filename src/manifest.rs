@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// One versioned asset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetEntry {
     /// md5 of the content, combined with the dependencies' versions (see `hash::version_of`).
     pub version: String,
@@ -38,8 +38,11 @@ impl AssetEntry {
     }
 }
 
-/// One compiled asset block (an ordered list of assets concatenated into one file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One compiled asset block (an ordered list of assets concatenated into one file), keyed by
+/// `<kind>:<namehash>`. Filename style: `f/<namehash>.<v12>.<ext>`, also the file; assetman
+/// style: `v:<version>/f:<a:b:c>/<namehash>.<ext>` (a, b, c: the constituents' lookups), file
+/// `f/<namehash>.<ext>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockEntry {
     pub version: String,
     pub versioned_path: String,
@@ -47,6 +50,17 @@ pub struct BlockEntry {
     pub paths: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub encodings: BTreeMap<String, String>,
+}
+
+impl BlockEntry {
+    /// The file that holds the compiled block, relative to the output root.
+    pub fn file(&self) -> String {
+        if self.versioned_path.starts_with("v:") {
+            format!("f/{}", self.versioned_path.rsplit('/').next().unwrap_or(""))
+        } else {
+            self.versioned_path.clone()
+        }
+    }
 }
 
 /// A manifest. A partial manifest is the same shape with empty `lookups`

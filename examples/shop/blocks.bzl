@@ -16,6 +16,7 @@ def asset_blocks(static_root = "src/partials"):
             "src/partials/css/shop.css",
         ],
     )
+
     kiln_asset_block(
         name = "block_js_5e28737bb3ee",
         kind = "js",

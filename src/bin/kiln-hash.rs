@@ -2,13 +2,15 @@
 //! references to versioned URLs, and writes the versioned copies, their precompressed twins and
 //! a partial manifest. Nothing is written unless the whole batch succeeds.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use kiln::fsutil::{self, EntryKind, Staged};
+use kiln::hash::block::{self, BlockOptions};
 use kiln::hash::{self, HashOptions, Input, UrlStyle};
+use kiln::minify::{self, MinifyOptions};
+use kiln::scan::BlockKind;
 use kiln::{cli, manifest};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,9 +33,22 @@ struct Args {
     /// URL prefix the static root is served under; absolute references under it are rewritten.
     #[arg(long, default_value = "/s/")]
     prefix: String,
+    /// Absolute URLs written into outputs use this prefix instead (e.g. https://cdn.example/s/).
+    #[arg(long, value_name = "URL")]
+    cdn_prefix: Option<String>,
     /// Also write .br/.gz/.zst twins (kept only when at most 95% of the original).
     #[arg(long)]
     compress: bool,
+    /// Compile the inputs, in order, as ONE asset block of this kind (concatenated, minified,
+    /// versioned from the constituents' versions in the --dep manifests) → f/<namehash>.<v12>.<ext>.
+    #[arg(long, value_enum, value_name = "KIND")]
+    block: Option<BlockKind>,
+    /// LESS compiler for `--block less` (a toolchain input).
+    #[arg(long, value_name = "PATH")]
+    lessc: Option<PathBuf>,
+    /// Browser targets for stylesheet bundles (a browserslist query).
+    #[arg(long, value_name = "QUERY")]
+    targets: Option<String>,
     /// Version every file under the roots (sorted walk; dotfiles skipped; symlinks out refused).
     #[arg(long)]
     all: bool,
@@ -82,13 +97,18 @@ fn main() -> ExitCode {
             }
         }
     }
-    inputs.sort_by(|a, b| a.key.cmp(&b.key));
-    inputs.dedup_by(|a, b| a.key == b.key);
-    let mut known = BTreeMap::new();
+    if args.block.is_none() {
+        inputs.sort_by(|a, b| a.key.cmp(&b.key));
+        inputs.dedup_by(|a, b| a.key == b.key);
+    }
+    let mut known = manifest::Manifest::default();
     for dep in &args.deps {
         let name = fsutil::display(dep);
         match fsutil::read(dep).map_err(|e| e.to_string()).and_then(|b| manifest::parse(&name, &b).map_err(|e| e.to_string())) {
-            Ok(m) => known.extend(m.assets),
+            Ok(m) => {
+                known.assets.extend(m.assets);
+                known.renames.extend(m.renames);
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -102,7 +122,35 @@ fn main() -> ExitCode {
         },
         prefix: args.prefix.clone(),
         compress: args.compress,
+        cdn_prefix: args.cdn_prefix.clone(),
     };
+    if let Some(kind) = args.block {
+        let mut mopts = MinifyOptions::default();
+        if let Some(q) = &args.targets {
+            match minify::css::targets(q) {
+                Ok(t) => mopts.targets = t,
+                Err(e) => return cli::usage(format!("--targets {q}: {e}")),
+            }
+        }
+        let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone() };
+        let paths: Vec<String> = inputs.iter().map(|i| i.key.clone()).collect();
+        let root = &args.roots[0];
+        let compiled = match block::compile_block(kind, &paths, root, &known, &bopts) {
+            Ok(c) => c,
+            Err(errs) => return cli::fail(errs),
+        };
+        let mut staged = Staged::new();
+        for (rel, bytes) in &compiled.outputs {
+            staged.add(args.out.join(rel), bytes.clone());
+        }
+        let mut partial = manifest::Manifest::default();
+        partial.blocks.insert(compiled.key.clone(), compiled.entry.clone());
+        staged.add(args.partial.clone(), fsutil::stable_json(&partial));
+        return match staged.commit() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => cli::fail([e]),
+        };
+    }
     let hashed = match hash::hash_batch(&inputs, &known, &opts) {
         Ok(h) => h,
         Err(errs) => return cli::fail(errs),

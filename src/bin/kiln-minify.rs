@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use kiln::fsutil::{self, Staged};
 use kiln::minify::{self, css, Job, JsMode, Kind, MinifyOptions};
-use kiln::cli;
+use kiln::scan::Rewrite;
+use kiln::{cli, manifest};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum KindArg {
@@ -44,6 +45,16 @@ struct Args {
     /// Also write `<output>.map` beside each minified JS file (sources inlined).
     #[arg(long)]
     source_map: bool,
+    /// Merged manifest: templates get each asset block replaced by its final tag and each
+    /// `assetman.static_url('…')` by its versioned URL before they are minified.
+    #[arg(long, value_name = "manifest.json")]
+    manifest: Option<PathBuf>,
+    /// URL prefix of the static root (with --manifest).
+    #[arg(long, default_value = "/s/")]
+    prefix: String,
+    /// URL prefix written into templates instead of --prefix (a CDN origin; with --manifest).
+    #[arg(long, value_name = "URL")]
+    cdn_prefix: Option<String>,
     /// Write the files that minified, list every failure, and still exit 1.
     #[arg(long)]
     keep_going: bool,
@@ -107,9 +118,19 @@ fn main() -> ExitCode {
     if !errors.is_empty() {
         return cli::fail(errors);
     }
+    let rewrite = match &args.manifest {
+        None => None,
+        Some(path) => {
+            let name = fsutil::display(path);
+            match fsutil::read(path).map_err(|e| e.to_string()).and_then(|b| manifest::parse(&name, &b).map_err(|e| e.to_string())) {
+                Ok(m) => Some(Rewrite { manifest: m, url_prefix: args.cdn_prefix.clone().unwrap_or_else(|| args.prefix.clone()) }),
+                Err(e) => return cli::fail([e]),
+            }
+        }
+    };
     let mut staged = Staged::new();
     let mut failures = Vec::new();
-    for result in minify::minify_batch(&jobs, &opts) {
+    for result in minify::minify_batch(&jobs, &opts, rewrite.as_ref()) {
         match result {
             Ok(files) => {
                 for (path, bytes) in files {

@@ -25,11 +25,13 @@ pub struct CssRef {
     pub col: usize,
     /// Whether the token is a `url(…)` (else a bare string, as `@import "x.css"` allows).
     pub is_url_fn: bool,
+    /// For an `@import`: the byte span of the whole rule, `@import` to `;` inclusive.
+    pub import_rule: Option<(usize, usize)>,
 }
 
 /// Where a reference was seen: 0-based line, 1-based column in UTF-16 units.
 struct Collector {
-    found: Vec<(String, u32, u32)>,
+    found: Vec<(String, u32, u32, bool)>,
 }
 
 impl<'i> Visitor<'i> for Collector {
@@ -41,13 +43,13 @@ impl<'i> Visitor<'i> for Collector {
 
     fn visit_url(&mut self, url: &mut Url<'i>) -> Result<(), Self::Error> {
         // Url locations count lines from 1, rule locations from 0.
-        self.found.push((url.url.to_string(), url.loc.line.saturating_sub(1), url.loc.column));
+        self.found.push((url.url.to_string(), url.loc.line.saturating_sub(1), url.loc.column, false));
         Ok(())
     }
 
     fn visit_rule(&mut self, rule: &mut lightningcss::rules::CssRule<'i>) -> Result<(), Self::Error> {
         if let CssRule::Import(import) = rule {
-            self.found.push((import.url.to_string(), import.loc.line, import.loc.column));
+            self.found.push((import.url.to_string(), import.loc.line, import.loc.column, true));
         }
         rule.visit_children(self)
     }
@@ -62,9 +64,13 @@ pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, Problem> {
     let Ok(()) = sheet.visit(&mut collector);
     let lines = LineIndex::new(source);
     let mut refs = Vec::with_capacity(collector.found.len());
-    for (url, line, column) in collector.found {
+    for (url, line, column, is_import) in collector.found {
         let at = byte_offset(source, lines.line_start(line as usize, source), column as usize);
-        if let Some(r) = token_at(source, at, url) {
+        if let Some(mut r) = token_at(source, at, url) {
+            if is_import {
+                let rule_start = source[..r.start].rfind('@').unwrap_or(r.start);
+                r.import_rule = Some((rule_start, rule_end(source.as_bytes(), r.end)));
+            }
             refs.push(r);
         }
     }
@@ -190,7 +196,27 @@ fn token_at(source: &str, mut at: usize, url: String) -> Option<CssRef> {
     } else {
         return None;
     };
-    Some(CssRef { url, start, end, line: 0, col: 0, is_url_fn })
+    Some(CssRef { url, start, end, line: 0, col: 0, is_url_fn, import_rule: None })
+}
+
+/// End of the rule whose last token ended at `i`: just past its `;` (strings and parentheses
+/// skipped), or the end of the source.
+fn rule_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'') => i = string_end(b, i, q).unwrap_or(b.len()).saturating_sub(1),
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b';' if depth == 0 => return i + 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = b[i + 2..].windows(2).position(|w| w == b"*/").map(|p| i + 2 + p + 1).unwrap_or(b.len());
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 fn skip_ws_and_comments(b: &[u8], mut i: usize) -> usize {

@@ -2,6 +2,7 @@
 //! inside stylesheets rewritten to the dependencies' versioned URLs, SRI, and precompressed
 //! twins. A batch is processed in dependency order, each level in parallel.
 
+pub mod block;
 pub mod css;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,11 +33,20 @@ pub struct HashOptions {
     pub prefix: String,
     /// Also write `.br`, `.gz` and `.zst` twins that are at most 95% of the original's size.
     pub compress: bool,
+    /// Absolute URLs written into outputs start with this instead of `prefix` (a CDN origin).
+    pub cdn_prefix: Option<String>,
+}
+
+impl HashOptions {
+    /// The prefix of every absolute URL kiln writes.
+    pub fn url_prefix(&self) -> &str {
+        self.cdn_prefix.as_deref().unwrap_or(&self.prefix)
+    }
 }
 
 impl Default for HashOptions {
     fn default() -> Self {
-        HashOptions { url_style: UrlStyle::Filename, prefix: "/s/".into(), compress: false }
+        HashOptions { url_style: UrlStyle::Filename, prefix: "/s/".into(), compress: false, cdn_prefix: None }
     }
 }
 
@@ -65,6 +75,17 @@ pub enum HashError {
     File { path: String, message: String },
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
+}
+
+impl From<crate::minify::MinifyError> for HashError {
+    fn from(e: crate::minify::MinifyError) -> Self {
+        use crate::minify::MinifyError as M;
+        match e {
+            M::Fs(e) => HashError::Fs(e),
+            M::At { path, line, col, message } => HashError::At { path, line, col, message },
+            M::File { path, message } => HashError::File { path, message },
+        }
+    }
 }
 
 /// An asset's version: the md5 of its content when it has no dependencies; otherwise the md5 of
@@ -109,11 +130,11 @@ pub fn versioned_path(key: &str, version: &str, style: UrlStyle) -> String {
 }
 
 /// Extensions that are already compressed: twins would not be smaller.
-const PRECOMPRESSED: &[&str] = &[
+pub(crate) const PRECOMPRESSED: &[&str] = &[
     "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz", "br", "zst", "zip", "mp3", "mp4", "webm", "ogg",
 ];
 
-fn extension(key: &str) -> String {
+pub(crate) fn extension(key: &str) -> String {
     let name = key.rsplit('/').next().unwrap_or(key);
     match name.rfind('.') {
         Some(i) if i > 0 => name[i + 1..].to_ascii_lowercase(),
@@ -154,7 +175,7 @@ struct Reference {
 
 /// Resolves a URL written in `from` to a manifest key. `Ok(None)`: not a local asset (data:,
 /// a scheme, `//host`, a fragment, or an absolute path outside the static prefix).
-fn resolve(from: &str, url: &str, prefix: &str) -> Result<Option<(String, String, bool)>, String> {
+pub(crate) fn resolve(from: &str, url: &str, prefix: &str) -> Result<Option<(String, String, bool)>, String> {
     let url = url.trim();
     if url.is_empty() || url.starts_with('#') || url.starts_with("//") || has_scheme(url) {
         return Ok(None);
@@ -251,14 +272,11 @@ fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
     Ok(Loaded { input: input.clone(), bytes, refs })
 }
 
-/// Versions a batch of assets. `known` holds entries of assets outside the batch (from
-/// dependency partial manifests); a reference to an asset neither in the batch nor known is an
-/// error. Every problem in the batch is reported, not just the first.
-pub fn hash_batch(
-    inputs: &[Input],
-    known: &BTreeMap<String, AssetEntry>,
-    opts: &HashOptions,
-) -> Result<Vec<Hashed>, Vec<HashError>> {
+/// Versions a batch of assets. `known` holds the entries and renames of assets outside the
+/// batch (from dependency partial manifests); a reference to an asset neither in the batch nor
+/// known is an error. A reference to a renamed original (`img/a.jpg` → `img/a.webp`) that is not
+/// itself in the batch points at its replacement. Every problem in the batch is reported.
+pub fn hash_batch(inputs: &[Input], known: &Manifest, opts: &HashOptions) -> Result<Vec<Hashed>, Vec<HashError>> {
     let loaded: Vec<Result<Loaded, Vec<HashError>>> = inputs.par_iter().map(|i| load(i, opts)).collect();
     let mut errors = Vec::new();
     let mut assets: BTreeMap<String, Loaded> = BTreeMap::new();
@@ -270,6 +288,17 @@ pub fn hash_batch(
             Err(e) => errors.extend(e),
         }
     }
+    let in_batch: BTreeSet<String> = assets.keys().cloned().collect();
+    for l in assets.values_mut() {
+        for r in &mut l.refs {
+            if !in_batch.contains(&r.key) {
+                if let Some(to) = known.renames.get(&r.key) {
+                    r.key = to.clone();
+                }
+            }
+        }
+    }
+    let known = &known.assets;
     for l in assets.values() {
         for r in &l.refs {
             if !assets.contains_key(&r.key) && !known.contains_key(&r.key) {
@@ -420,7 +449,7 @@ fn rewrite<'a>(l: &Loaded, file: &str, lookup: &dyn Fn(&str) -> Option<&'a Asset
     for r in &l.refs {
         let Some(dep) = lookup(&r.key) else { continue };
         let target = if opts.url_style == UrlStyle::Assetman || r.absolute {
-            format!("{}{}", opts.prefix, dep.versioned_path)
+            format!("{}{}", opts.url_prefix(), dep.versioned_path)
         } else {
             relative_url(file_dir, &dep.versioned_path)
         };

@@ -6,86 +6,15 @@
 use super::css;
 use super::js::{self, JsMode};
 use crate::diag::{LineIndex, Problem};
-
-const OPENERS: [(&str, &str); 4] = [("{{", "}}"), ("{%", "%}"), ("{#", "#}"), ("<%", "%>")];
-
-fn has_template_syntax(s: &str) -> bool {
-    OPENERS.iter().any(|(o, _)| s.contains(o))
-}
-
-/// A template tag: its span and, for `{% %}`, the first word inside.
-struct Tag {
-    start: usize,
-    end: usize,
-    word: String,
-    is_block: bool,
-}
-
-/// Finds every template tag; an opener without its closer is an error at the opener.
-fn tags(src: &str, lines: &LineIndex) -> Result<Vec<Tag>, Problem> {
-    let mut out = Vec::new();
-    let b = src.as_bytes();
-    let mut i = 0;
-    while i + 1 < b.len() {
-        let two = &src[i..i + 2];
-        let Some((open, close)) = OPENERS.iter().find(|(o, _)| *o == two) else {
-            i += 1;
-            continue;
-        };
-        // Tornado's `{{!`/`{%!` write the delimiters literally.
-        if b.get(i + 2) == Some(&b'!') && (*open == "{{" || *open == "{%") {
-            i += 3;
-            continue;
-        }
-        let Some(rel) = src[i + 2..].find(close) else {
-            return Err(lines.problem(src, i, format!("unterminated template tag: {open} has no {close}")));
-        };
-        let end = i + 2 + rel + 2;
-        let inner = src[i + 2..end - 2].trim();
-        let word = inner.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_string();
-        out.push(Tag { start: i, end, word, is_block: *open == "{%" });
-        i = end;
-    }
-    Ok(out)
-}
-
-/// Tornado statements that a `{% end %}` closes.
-const TORNADO_BLOCKS: &[&str] = &["apply", "autoescape_block", "block", "for", "if", "try", "while", "with"];
+use crate::scan::template::{block_end, has_template_syntax, tags, Tag};
 
 /// Byte ranges whose content must not change: bodies of `{% apply %}` (Tornado) and
 /// `{% assetman %}` (Django) blocks.
 fn protected_bodies(src: &str, tags: &[Tag], lines: &LineIndex) -> Result<Vec<(usize, usize)>, Problem> {
     let mut out = Vec::new();
-    for (i, t) in tags.iter().enumerate() {
-        if !t.is_block {
-            continue;
-        }
-        let (closer, nests): (&str, bool) = match t.word.as_str() {
-            "apply" => ("end", true),
-            "assetman" => ("endassetman", false),
-            _ => continue,
-        };
-        let mut depth = 0;
-        let mut found = None;
-        for u in &tags[i + 1..] {
-            if !u.is_block {
-                continue;
-            }
-            if nests && TORNADO_BLOCKS.contains(&u.word.as_str()) {
-                depth += 1;
-            } else if u.word == closer {
-                if depth == 0 {
-                    found = Some(u.start);
-                    break;
-                }
-                depth -= 1;
-            }
-        }
-        match found {
-            Some(end) => out.push((t.end, end)),
-            None => {
-                return Err(lines.problem(src, t.start, format!("{{% {} %}} has no {{% {closer} %}}", t.word)));
-            }
+    for i in 0..tags.len() {
+        if let Some(j) = block_end(src, tags, i, lines)? {
+            out.push((tags[i].end, tags[j].start));
         }
     }
     Ok(out)

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::scan::Rewrite;
+
 use crate::fsutil::{self, FsError};
 pub use crate::diag::Problem;
 pub use js::JsMode;
@@ -113,14 +115,30 @@ pub struct Job {
 }
 
 /// Minifies a batch in parallel. Each job gives its output files; results are in the jobs'
-/// order, so the outputs do not depend on thread count or scheduling.
-pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions) -> Vec<Result<Vec<(PathBuf, Vec<u8>)>, MinifyError>> {
-    jobs.par_iter().map(|j| minify_job(j, opts)).collect()
+/// order, so the outputs do not depend on thread count or scheduling. With `rewrite`,
+/// templates get their asset blocks and static_url calls replaced first.
+pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions, rewrite: Option<&Rewrite>) -> Vec<Result<Vec<(PathBuf, Vec<u8>)>, MinifyError>> {
+    jobs.par_iter().map(|j| minify_job(j, opts, rewrite)).collect()
 }
 
-fn minify_job(job: &Job, opts: &MinifyOptions) -> Result<Vec<(PathBuf, Vec<u8>)>, MinifyError> {
-    let bytes = fsutil::read(&job.input)?;
+/// A template with its blocks and static_url calls replaced (errors at the template's positions).
+pub fn rewrite_template(bytes: &[u8], path: &str, rewrite: &Rewrite) -> Result<Vec<u8>, MinifyError> {
+    let src = text(bytes, path)?;
+    match crate::scan::rewrite_source(src, rewrite) {
+        Ok(s) => Ok(s.into_bytes()),
+        Err(problems) => {
+            let p = &problems[0];
+            Err(MinifyError::At { path: path.to_string(), line: p.line, col: p.col, message: p.message.clone() })
+        }
+    }
+}
+
+fn minify_job(job: &Job, opts: &MinifyOptions, rewrite: Option<&Rewrite>) -> Result<Vec<(PathBuf, Vec<u8>)>, MinifyError> {
+    let mut bytes = fsutil::read(&job.input)?;
     let path = fsutil::display(&job.input);
+    if let (Kind::Html, Some(rw)) = (job.kind, rewrite) {
+        bytes = rewrite_template(&bytes, &path, rw)?;
+    }
     if !(job.source_map && job.kind == Kind::Js) {
         return Ok(vec![(job.output.clone(), minify_source(job.kind, &bytes, &path, opts)?)]);
     }

@@ -1,0 +1,319 @@
+//! Compiles one Assetman asset block: its files concatenated in order and minified, as one
+//! versioned bundle. Stylesheets are made self-contained: local `@import`s are inlined (in place,
+//! wrapped in `@media` when the import has a media query), remote ones are hoisted to the top
+//! (browsers ignore an `@import` after other rules), and every local `url()` becomes the absolute
+//! versioned URL, so the bundle works from `f/` whatever directory its parts came from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::css::{self, CssRef};
+use super::{compress_all, resolve, sri, versioned_path, HashError, HashOptions, UrlStyle};
+use crate::fsutil;
+use crate::manifest::{hex, lookups, AssetEntry, BlockEntry, Manifest};
+use crate::minify::{self, Kind, MinifyOptions};
+use crate::scan::{block_key, namehash, BlockKind};
+
+/// A compiled block: its manifest key and entry, and the files to write (relative to OUT).
+#[derive(Debug, Clone)]
+pub struct CompiledBlock {
+    pub key: String,
+    pub entry: BlockEntry,
+    pub outputs: Vec<(String, Vec<u8>)>,
+}
+
+/// How to compile blocks.
+#[derive(Debug, Clone, Default)]
+pub struct BlockOptions {
+    pub hash: HashOptions,
+    pub minify: MinifyOptions,
+    /// The `lessc` program for `include_less` blocks (a toolchain input: never looked up on PATH here).
+    pub lessc: Option<PathBuf>,
+}
+
+/// A block's version, known before it is compiled (so an unchanged block is never recompiled):
+/// the md5 of its kind, its constituents' versions in block order, and everything else that
+/// shapes the bundle's bytes (kiln's version, the URL prefix, the CSS targets).
+pub fn block_version(kind: BlockKind, versions: &[(String, String)], opts: &BlockOptions) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(format!("kiln-block {} {}\n", env!("CARGO_PKG_VERSION"), kind.name()));
+    h.update(format!("prefix {}\nstyle {:?}\ntargets {:?}\n", opts.hash.url_prefix(), opts.hash.url_style, opts.minify.targets));
+    for (path, version) in versions {
+        h.update(format!("{path} {version}\n"));
+    }
+    hex(&h.finalize())
+}
+
+/// The entry of an asset, following renames.
+fn asset<'a>(known: &'a Manifest, key: &str) -> Option<&'a AssetEntry> {
+    let key = known.renames.get(key).map(String::as_str).unwrap_or(key);
+    known.assets.get(key)
+}
+
+/// Where the block is served (relative to the prefix) and the file that holds it.
+pub fn block_paths(kind: BlockKind, paths: &[String], version: &str, known: &Manifest, style: UrlStyle) -> (String, String) {
+    let name = format!("{}.{}", namehash(paths), kind.ext());
+    match style {
+        UrlStyle::Filename => {
+            let p = versioned_path(&format!("f/{name}"), version, style);
+            (p.clone(), p)
+        }
+        UrlStyle::Assetman => {
+            // The lookups of the whole static tree, as the merge will compute them.
+            let table = lookups(known.assets.keys().map(String::as_str));
+            let by_path: BTreeMap<&str, &str> = table.iter().map(|(k, v)| (v.as_str(), k.as_str())).collect();
+            let abbrevs: Vec<&str> = paths.iter().map(|p| by_path.get(p.as_str()).copied().unwrap_or("")).collect();
+            (format!("v:{version}/f:{}/{name}", abbrevs.join(":")), format!("f/{name}"))
+        }
+    }
+}
+
+/// Compiles the block `paths` (relative to `root`, in block order). `known` must hold every
+/// constituent's entry (the static tree's partial manifest).
+pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Manifest, opts: &BlockOptions) -> Result<CompiledBlock, Vec<HashError>> {
+    let mut errors = Vec::new();
+    let mut versions = Vec::new();
+    for p in paths {
+        match asset(known, p) {
+            Some(e) => versions.push((p.clone(), e.version.clone())),
+            None => errors.push(HashError::File {
+                path: p.clone(),
+                message: "block path is not in any dependency manifest (version the static tree first)".into(),
+            }),
+        }
+    }
+    if paths.is_empty() {
+        errors.push(HashError::File { path: block_key(kind, paths), message: "asset block lists no paths".into() });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let bundle = match kind {
+        BlockKind::Js => {
+            let mut files = Vec::new();
+            for p in paths {
+                let file = fsutil::safe_join(root, p).map_err(|e| vec![e.into()])?;
+                files.push((fsutil::display(&file), fsutil::read(&file).map_err(|e| vec![e.into()])?));
+            }
+            minify::minify_concat(Kind::Js, &files, &opts.minify).map_err(|e| vec![e.into()])?
+        }
+        BlockKind::Css | BlockKind::Less => {
+            let mut parts = Vec::new();
+            let mut hoisted = Vec::new();
+            for p in paths {
+                let text = if kind == BlockKind::Less { lessc(root, p, opts)? } else { read_text(root, p)? };
+                let mut stack = vec![p.clone()];
+                parts.push((p.clone(), inline_css(root, p, &text, known, opts, &mut stack, &mut hoisted)?));
+            }
+            let mut joined = String::new();
+            for h in &hoisted {
+                joined.push_str(h);
+                joined.push('\n');
+            }
+            for (_, text) in &parts {
+                joined.push_str(text);
+                joined.push('\n');
+            }
+            let name = fsutil::display(&root.join(&paths[0]));
+            minify::minify_source(Kind::Css, joined.as_bytes(), &name, &opts.minify).map_err(|e| vec![e.into()])?
+        }
+    };
+    let version = block_version(kind, &versions, opts);
+    let (served, file) = block_paths(kind, paths, &version, known, opts.hash.url_style);
+    let mut outputs = Vec::new();
+    let mut encodings = BTreeMap::new();
+    if opts.hash.compress {
+        for (name, ext, data) in compress_all(&bundle) {
+            let twin = format!("{file}.{ext}");
+            encodings.insert(name.to_string(), twin.clone());
+            outputs.push((twin, data));
+        }
+    }
+    let entry = BlockEntry { version, versioned_path: served, integrity: sri(&bundle), paths: paths.to_vec(), encodings };
+    outputs.push((file, bundle));
+    outputs.sort();
+    Ok(CompiledBlock { key: block_key(kind, paths), entry, outputs })
+}
+
+fn read_text(root: &Path, rel: &str) -> Result<String, Vec<HashError>> {
+    let file = fsutil::safe_join(root, rel).map_err(|e| vec![e.into()])?;
+    let bytes = fsutil::read(&file).map_err(|e| vec![e.into()])?;
+    String::from_utf8(bytes).map_err(|_| vec![HashError::File { path: fsutil::display(&file), message: "stylesheet is not UTF-8".into() }])
+}
+
+/// Runs `lessc` on one file; its URLs are rewritten relative to that file (`--rewrite-urls=all`),
+/// so the result is resolved as if it were the file itself.
+fn lessc(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<HashError>> {
+    let file = fsutil::safe_join(root, rel).map_err(|e| vec![e.into()])?;
+    let shown = fsutil::display(&file);
+    let Some(lessc) = &opts.lessc else {
+        return Err(vec![HashError::File { path: shown, message: "include_less needs a LESS compiler: pass --lessc PATH".into() }]);
+    };
+    let out = Command::new(lessc)
+        .arg("--no-color")
+        .arg("--rewrite-urls=all")
+        .arg(&file)
+        .env_clear()
+        .env("PATH", lessc.parent().map(|p| p.as_os_str().to_owned()).unwrap_or_default())
+        .output()
+        .map_err(|e| vec![HashError::File { path: shown.clone(), message: format!("cannot run {}: {e}", fsutil::display(lessc)) }])?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(vec![HashError::File { path: shown, message: format!("lessc failed: {msg}") }]);
+    }
+    String::from_utf8(out.stdout).map_err(|_| vec![HashError::File { path: shown, message: "lessc output is not UTF-8".into() }])
+}
+
+/// One stylesheet made self-contained (see the module comment). `stack` holds the chain of
+/// imports being inlined, for cycle errors.
+fn inline_css(
+    root: &Path,
+    key: &str,
+    text: &str,
+    known: &Manifest,
+    opts: &BlockOptions,
+    stack: &mut Vec<String>,
+    hoisted: &mut Vec<String>,
+) -> Result<String, Vec<HashError>> {
+    let shown = fsutil::display(&root.join(key));
+    let refs: Vec<CssRef> = css::find_refs(text, &shown)
+        .map_err(|p| vec![HashError::At { path: shown.clone(), line: p.line, col: p.col, message: p.message }])?;
+    let at = |r: &CssRef, message: String| HashError::At { path: shown.clone(), line: r.line, col: r.col, message };
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    let mut errors = Vec::new();
+    for r in &refs {
+        let resolved = match resolve(key, &r.url, &opts.hash.prefix) {
+            Ok(x) => x,
+            Err(message) => {
+                errors.push(at(r, message));
+                continue;
+            }
+        };
+        match (resolved, r.import_rule) {
+            (None, Some((s, e))) => {
+                let rule = text[s..e].trim().to_string();
+                if !hoisted.contains(&rule) {
+                    hoisted.push(rule);
+                }
+                out.push_str(&text[pos..s]);
+                pos = e;
+            }
+            (None, None) => {}
+            (Some((dep, _, _)), Some((s, e))) => {
+                if let Some(i) = stack.iter().position(|k| *k == dep) {
+                    let mut cycle = stack[i..].to_vec();
+                    cycle.push(dep);
+                    return Err(vec![HashError::Cycle(cycle)]);
+                }
+                let condition = text[r.end..e].trim_end_matches(';').trim();
+                if condition.starts_with("layer") || condition.starts_with("supports") {
+                    errors.push(at(r, format!("cannot inline @import with `{condition}` into a bundle")));
+                    continue;
+                }
+                let dep_text = match read_text(root, &dep) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        errors.extend(e);
+                        continue;
+                    }
+                };
+                stack.push(dep.clone());
+                let inner = inline_css(root, &dep, &dep_text, known, opts, stack, hoisted)?;
+                stack.pop();
+                out.push_str(&text[pos..s]);
+                if condition.is_empty() {
+                    out.push_str(&inner);
+                } else {
+                    out.push_str(&format!("@media {condition}{{\n{inner}\n}}"));
+                }
+                pos = e;
+            }
+            (Some((dep, suffix, _)), None) => match asset(known, &dep) {
+                Some(entry) => {
+                    out.push_str(&text[pos..r.start]);
+                    let url = format!("{}{}{suffix}", opts.hash.url_prefix(), entry.versioned_path);
+                    out.push_str(&css::url_token(&url, r.is_url_fn));
+                    pos = r.end;
+                }
+                None => errors.push(at(r, format!("references {dep}, which is not in any dependency manifest"))),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    out.push_str(&text[pos..]);
+    Ok(strip_charset(&out))
+}
+
+/// A `@charset` is only valid first in a file; inside a bundle it must go (UTF-8 is the default).
+fn strip_charset(css: &str) -> String {
+    let t = css.trim_start_matches('\u{feff}');
+    match t.strip_prefix("@charset") {
+        Some(rest) => rest.find(';').map(|i| rest[i + 1..].to_string()).unwrap_or_default(),
+        None => t.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(paths: &[(&str, &str)]) -> Manifest {
+        let mut m = Manifest::default();
+        for (k, v) in paths {
+            m.assets.insert(
+                k.to_string(),
+                AssetEntry { version: v.to_string(), versioned_path: versioned_path(k, v, UrlStyle::Filename), ..Default::default() },
+            );
+        }
+        m
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn css_bundle_inlines_imports_hoists_remote_ones_and_makes_urls_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "css/base.css", "@charset \"utf-8\";\nbody { background: url(../img/bg.png) }\n");
+        write(r, "css/app.css", "@import url(https://fonts.example/x.css);\n@import \"base.css\" print;\n/* url(../img/none.png) */\na { background: url('/s/img/bg.png#f') }\n");
+        let k = known(&[("css/base.css", "b1"), ("css/app.css", "a1"), ("img/bg.png", "0123456789abcdef")]);
+        let b = compile_block(BlockKind::Css, &["css/app.css".into()], r, &k, &BlockOptions::default()).unwrap();
+        let css = String::from_utf8(b.outputs.last().unwrap().1.clone()).unwrap();
+        assert!(css.starts_with("@import \"https://fonts.example/x.css\""), "{css}");
+        assert!(css.contains("@media print{body{background:url(/s/img/bg.0123456789ab.png)}}"), "{css}");
+        assert!(css.contains("a{background:url(/s/img/bg.0123456789ab.png#f)}"), "{css}");
+        assert!(!css.contains("none.png") && !css.contains("@charset"), "{css}");
+        assert!(b.entry.versioned_path.starts_with(&format!("f/{}.", namehash(&["css/app.css".into()]))));
+    }
+
+    #[test]
+    fn import_cycles_are_errors_not_crashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "a.css", "@import 'b.css';\n");
+        write(r, "b.css", "@import 'a.css';\n");
+        let k = known(&[("a.css", "1"), ("b.css", "2")]);
+        let e = compile_block(BlockKind::Css, &["a.css".into()], r, &k, &BlockOptions::default()).unwrap_err();
+        assert_eq!(e[0].to_string(), "dependency cycle: a.css -> b.css -> a.css");
+    }
+
+    #[test]
+    fn version_covers_constituents_kind_and_order() {
+        let o = BlockOptions::default();
+        let v = |kind, list: &[(&str, &str)]| block_version(kind, &list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>(), &o);
+        let base = v(BlockKind::Css, &[("a", "1"), ("b", "2")]);
+        assert_eq!(base, v(BlockKind::Css, &[("a", "1"), ("b", "2")]));
+        assert_ne!(base, v(BlockKind::Css, &[("a", "1"), ("b", "3")]));
+        assert_ne!(base, v(BlockKind::Css, &[("b", "2"), ("a", "1")]));
+        assert_ne!(base, v(BlockKind::Less, &[("a", "1"), ("b", "2")]));
+    }
+}

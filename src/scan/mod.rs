@@ -1,0 +1,571 @@
+//! `kiln scan` and `kiln assetman-compile`: finds Assetman asset blocks
+//! (`{% apply assetman.include_js %}…{% end %}`, Django's `{% assetman include_css %}…
+//! {% endassetman %}`) and `assetman.static_url('…')` calls in templates, checks their paths
+//! against the static root, and rewrites templates so that each block becomes its final tag and
+//! each static_url call its versioned URL (the runtime then needs no manifest).
+
+pub mod compile;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diag::{LineIndex, Problem};
+use crate::fsutil::{self, EntryKind, FsError};
+use crate::manifest::{md5_hex, AssetEntry, BlockEntry, Manifest};
+use template::{block_end, tags, TagKind};
+
+pub use compile::{compile_main, CompileArgs};
+
+/// What an asset block compiles: its kind is part of its identity (`css:…` and `less:…` of the
+/// same paths are different blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    Css,
+    Js,
+    Less,
+}
+
+impl BlockKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockKind::Css => "css",
+            BlockKind::Js => "js",
+            BlockKind::Less => "less",
+        }
+    }
+
+    /// Extension of the compiled bundle.
+    pub fn ext(self) -> &'static str {
+        match self {
+            BlockKind::Js => "js",
+            BlockKind::Css | BlockKind::Less => "css",
+        }
+    }
+
+    fn from_helper(name: &str) -> Option<BlockKind> {
+        match name {
+            "include_css" => Some(BlockKind::Css),
+            "include_js" => Some(BlockKind::Js),
+            "include_less" => Some(BlockKind::Less),
+            _ => None,
+        }
+    }
+}
+
+/// Assetman's name hash: md5 of the block's paths joined by `\n`.
+pub fn namehash(paths: &[String]) -> String {
+    md5_hex(paths.join("\n").as_bytes())
+}
+
+/// The manifest key of a block: `<kind>:<namehash>`.
+pub fn block_key(kind: BlockKind, paths: &[String]) -> String {
+    format!("{}:{}", kind.name(), namehash(paths))
+}
+
+/// One asset block in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockUse {
+    pub kind: BlockKind,
+    pub paths: Vec<String>,
+    pub line: usize,
+    pub col: usize,
+    /// From the opening tag's `{` to the closing tag's `}` inclusive.
+    pub span: (usize, usize),
+}
+
+/// One `assetman.static_url('<literal>')` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticUrl {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    /// The call `assetman.static_url('…')` itself.
+    pub call: (usize, usize),
+    /// The whole `{{ … }}` when it holds nothing but this call (then the tag becomes the URL).
+    pub whole_tag: Option<(usize, usize)>,
+}
+
+/// What one template uses.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateScan {
+    pub blocks: Vec<BlockUse>,
+    pub static_urls: Vec<StaticUrl>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{path}:{line}:{col}: {message}")]
+    At { path: String, line: usize, col: usize, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ScanError {
+    pub fn at(path: &str, p: Problem) -> Self {
+        ScanError::At { path: path.to_string(), line: p.line, col: p.col, message: p.message }
+    }
+}
+
+/// Finds the blocks and static_url calls of one template.
+pub fn scan_source(src: &str) -> Result<TemplateScan, Problem> {
+    let lines = LineIndex::new(src);
+    let tags = tags(src, &lines)?;
+    let mut out = TemplateScan::default();
+    for (i, t) in tags.iter().enumerate() {
+        match t.kind {
+            TagKind::Stmt => {
+                let helper = match t.word.as_str() {
+                    "apply" => t.inner["apply".len()..].trim().strip_prefix("assetman."),
+                    "assetman" => Some(t.inner["assetman".len()..].trim()),
+                    _ => None,
+                };
+                if let Some(kind) = helper.and_then(BlockKind::from_helper) {
+                    let Some(j) = block_end(src, &tags, i, &lines)? else { continue };
+                    let body = &src[t.end..tags[j].start];
+                    let paths = body.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| l.trim_start_matches('/').to_string()).collect();
+                    let (line, col) = lines.at(src, t.start);
+                    out.blocks.push(BlockUse { kind, paths, line, col, span: (t.start, tags[j].end) });
+                }
+                find_static_urls(src, t.start, t.end, None, &lines, &mut out.static_urls);
+            }
+            TagKind::Expr => find_static_urls(src, t.start, t.end, Some((t.start, t.end)), &lines, &mut out.static_urls),
+            _ => {}
+        }
+    }
+    // Blocks' bodies are not expressions: drop anything found inside them.
+    let blocks = out.blocks.clone();
+    out.static_urls.retain(|u| !blocks.iter().any(|b| b.span.0 < u.call.0 && u.call.1 <= b.span.1));
+    Ok(out)
+}
+
+/// `assetman.static_url('literal')` calls inside the tag `src[start..end]`. Calls with a
+/// non-literal argument are left to the runtime.
+fn find_static_urls(src: &str, start: usize, end: usize, tag: Option<(usize, usize)>, lines: &LineIndex, out: &mut Vec<StaticUrl>) {
+    const CALL: &str = "assetman.static_url";
+    let text = &src[start..end];
+    for (off, _) in text.match_indices(CALL) {
+        let b = text.as_bytes();
+        let mut i = off + CALL.len();
+        let skip_ws = |i: &mut usize| {
+            while *i < b.len() && b[*i].is_ascii_whitespace() {
+                *i += 1;
+            }
+        };
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b'(') {
+            continue;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let Some(&q @ (b'"' | b'\'')) = b.get(i) else { continue };
+        let Some(len) = text[i + 1..].find(q as char) else { continue };
+        let literal = &text[i + 1..i + 1 + len];
+        if literal.contains('\\') {
+            continue;
+        }
+        i += len + 2;
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b')') {
+            continue;
+        }
+        let call = (start + off, start + i + 1);
+        // `{{ assetman.static_url('x') }}` with nothing else inside becomes the bare URL.
+        let whole_tag = tag.filter(|&(s, e)| src[s + 2..e - 2].trim() == &src[call.0..call.1]);
+        let (line, col) = lines.at(src, call.0);
+        out.push(StaticUrl { path: literal.trim_start_matches('/').to_string(), line, col, call, whole_tag });
+    }
+}
+
+/// A template found under a template directory.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Name used in outputs: the path under its template dir, prefixed with `<n>/` when there
+    /// are several template dirs (n = the dir's position on the command line).
+    pub name: String,
+    pub path: PathBuf,
+    pub source: String,
+    pub scan: TemplateScan,
+}
+
+/// Reads and scans every template (`*.<ext>`) under the dirs, in sorted order.
+pub fn scan_dirs(dirs: &[PathBuf], exts: &[String]) -> Result<Vec<Template>, Vec<ScanError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        let entries = match fsutil::walk(dir, &|rel, _| rel.rsplit('/').next().is_some_and(|s| s.starts_with('.'))) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(e.into());
+                continue;
+            }
+        };
+        for e in entries {
+            let ext_ok = e.rel.rsplit_once('.').is_some_and(|(_, x)| exts.iter().any(|want| want.eq_ignore_ascii_case(x)));
+            if !ext_ok {
+                continue;
+            }
+            if e.kind == EntryKind::LinkOutside {
+                errors.push(ScanError::Other(format!("{}: symlink points outside the template dir", fsutil::display(&e.path))));
+                continue;
+            }
+            let shown = fsutil::display(&e.path);
+            let source = match fsutil::read(&e.path).map(String::from_utf8) {
+                Ok(Ok(s)) => s,
+                Ok(Err(_)) => {
+                    errors.push(ScanError::Other(format!("{shown}: template is not UTF-8")));
+                    continue;
+                }
+                Err(err) => {
+                    errors.push(err.into());
+                    continue;
+                }
+            };
+            match scan_source(&source) {
+                Ok(scan) => {
+                    let name = if dirs.len() > 1 { format!("{n}/{}", e.rel) } else { e.rel.clone() };
+                    out.push(Template { name, path: e.path.clone(), source, scan });
+                }
+                Err(p) => errors.push(ScanError::at(&shown, p)),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Every path a template names must be a file inside the static root.
+pub fn check_paths(templates: &[Template], static_root: &Path) -> Vec<ScanError> {
+    let mut errors = Vec::new();
+    let mut check = |t: &Template, path: &str, line: usize, col: usize, what: &str| {
+        let message = match fsutil::normalize_rel(path) {
+            _ if path.is_empty() => "asset block lists no paths".to_string(),
+            Err(_) => format!("{what} path {path} escapes the static root"),
+            Ok(rel) => match fsutil::safe_join(static_root, &rel) {
+                Ok(p) if p.is_file() => return,
+                Ok(_) => format!("{what} path {path} is not a file under the static root {}", fsutil::display(static_root)),
+                Err(e) => format!("{what} path {path}: {e}"),
+            },
+        };
+        errors.push(ScanError::At { path: fsutil::display(&t.path), line, col, message });
+    };
+    for t in templates {
+        for b in &t.scan.blocks {
+            if b.paths.is_empty() {
+                check(t, "", b.line, b.col, "block");
+            }
+            for p in &b.paths {
+                check(t, p, b.line, b.col, "block");
+            }
+        }
+        for u in &t.scan.static_urls {
+            check(t, &u.path, u.line, u.col, "static_url");
+        }
+    }
+    errors
+}
+
+/// A distinct block (kind + paths) and where it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockDef {
+    pub kind: BlockKind,
+    pub key: String,
+    pub namehash: String,
+    pub paths: Vec<String>,
+    /// `template:line` of every use, sorted.
+    pub used_in: Vec<String>,
+}
+
+/// The distinct blocks of a set of templates, sorted by key.
+pub fn block_defs(templates: &[Template]) -> Vec<BlockDef> {
+    let mut defs: BTreeMap<String, BlockDef> = BTreeMap::new();
+    for t in templates {
+        for b in &t.scan.blocks {
+            let key = block_key(b.kind, &b.paths);
+            let def = defs.entry(key.clone()).or_insert_with(|| BlockDef {
+                kind: b.kind,
+                key,
+                namehash: namehash(&b.paths),
+                paths: b.paths.clone(),
+                used_in: Vec::new(),
+            });
+            def.used_in.push(format!("{}:{}", t.name, b.line));
+        }
+    }
+    let mut out: Vec<BlockDef> = defs.into_values().collect();
+    for d in &mut out {
+        d.used_in.sort();
+    }
+    out
+}
+
+/// The JSON that `kiln scan` prints.
+pub fn scan_json(templates: &[Template]) -> serde_json::Value {
+    let static_urls: Vec<serde_json::Value> = templates
+        .iter()
+        .flat_map(|t| t.scan.static_urls.iter().map(move |u| serde_json::json!({"path": u.path, "template": t.name, "line": u.line})))
+        .collect();
+    serde_json::json!({ "blocks": block_defs(templates), "static_urls": static_urls })
+}
+
+/// A Starlark file declaring one `kiln_asset_block` per block (the way Gazelle writes BUILD
+/// files). `static_root` is the static root's path relative to the package holding the file.
+pub fn bazel_file(defs: &[BlockDef], static_root: &str) -> String {
+    let name = |d: &BlockDef| format!("block_{}_{}", d.kind.name(), &d.namehash[..12]);
+    let mut names: Vec<String> = defs.iter().map(name).collect();
+    names.sort();
+    let mut s = String::from(
+        "# Generated by `kiln scan --bazel`; do not edit. `kiln scan … --check` fails when it is stale.\n\
+         load(\"//rules:defs.bzl\", \"kiln_asset_block\")\n\nASSET_BLOCKS = [\n",
+    );
+    for n in &names {
+        s.push_str(&format!("    \":{n}\",\n"));
+    }
+    s.push_str(&format!("]\n\ndef asset_blocks(static_root = \"{static_root}\"):\n"));
+    let mut sorted: Vec<&BlockDef> = defs.iter().collect();
+    sorted.sort_by_key(|d| name(d));
+    if sorted.is_empty() {
+        s.push_str("    pass\n");
+    }
+    for (i, d) in sorted.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "    kiln_asset_block(\n        name = \"{}\",\n        kind = \"{}\",\n        static_root = static_root,\n        srcs = [\n",
+            name(d),
+            d.kind.name()
+        ));
+        for p in &d.paths {
+            let full = if static_root.is_empty() { p.clone() } else { format!("{static_root}/{p}") };
+            s.push_str(&format!("            \"{full}\",\n"));
+        }
+        s.push_str("        ],\n    )\n");
+    }
+    s
+}
+
+/// How templates are rewritten: the merged manifest and the URL prefix to write
+/// (`--cdn-prefix` when given, else the static prefix).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    pub manifest: Manifest,
+    pub url_prefix: String,
+}
+
+impl Rewrite {
+    /// The asset entry for a path, following `renames` (e.g. `img/a.jpg` → `img/a.webp`).
+    pub fn asset(&self, path: &str) -> Option<&AssetEntry> {
+        let path = self.manifest.renames.get(path).map(String::as_str).unwrap_or(path);
+        self.manifest.assets.get(path)
+    }
+
+    pub fn block(&self, kind: BlockKind, paths: &[String]) -> Option<&BlockEntry> {
+        self.manifest.blocks.get(&block_key(kind, paths))
+    }
+
+    /// The HTML that replaces a block.
+    pub fn block_tag(&self, kind: BlockKind, entry: &BlockEntry) -> String {
+        let url = html_attr(&format!("{}{}", self.url_prefix, entry.versioned_path));
+        let sri = html_attr(&entry.integrity);
+        match kind {
+            BlockKind::Js => format!("<script src=\"{url}\" integrity=\"{sri}\" crossorigin=\"anonymous\"></script>"),
+            BlockKind::Css | BlockKind::Less => {
+                format!("<link rel=\"stylesheet\" href=\"{url}\" integrity=\"{sri}\" crossorigin=\"anonymous\">")
+            }
+        }
+    }
+}
+
+fn html_attr(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
+}
+
+/// Replaces each block with its tag and each literal static_url call with its versioned URL.
+/// A block or path missing from the manifest is an error at its position.
+pub fn rewrite_source(src: &str, rw: &Rewrite) -> Result<String, Vec<Problem>> {
+    let scan = scan_source(src).map_err(|p| vec![p])?;
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut problems = Vec::new();
+    for b in &scan.blocks {
+        match rw.block(b.kind, &b.paths) {
+            Some(entry) => edits.push((b.span.0, b.span.1, rw.block_tag(b.kind, entry))),
+            None => problems.push(Problem {
+                line: b.line,
+                col: b.col,
+                message: format!("asset block {} is not in the manifest", block_key(b.kind, &b.paths)),
+            }),
+        }
+    }
+    for u in &scan.static_urls {
+        match rw.asset(&u.path) {
+            Some(entry) => {
+                let url = format!("{}{}", rw.url_prefix, entry.versioned_path);
+                match u.whole_tag {
+                    Some((s, e)) => edits.push((s, e, url)),
+                    None => edits.push((u.call.0, u.call.1, format!("{url:?}"))),
+                }
+            }
+            None => problems.push(Problem { line: u.line, col: u.col, message: format!("static_url path {} is not in the manifest", u.path) }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(src.len());
+    let mut pos = 0;
+    for (s, e, text) in edits {
+        out.push_str(&src[pos..s]);
+        out.push_str(&text);
+        pos = e;
+    }
+    out.push_str(&src[pos..]);
+    Ok(out)
+}
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// Template directories to scan (sorted walk; dotfiles skipped).
+    #[arg(required = true, value_name = "TEMPLATE_DIR")]
+    pub template_dirs: Vec<PathBuf>,
+    /// The static root that block paths and static_url paths are relative to.
+    #[arg(long, value_name = "DIR")]
+    pub static_root: PathBuf,
+    /// Template file extensions.
+    #[arg(long = "template-ext", default_value = "html", value_delimiter = ',')]
+    pub template_ext: Vec<String>,
+    /// Write the block JSON here instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write a Starlark file of `kiln_asset_block` targets (paths relative to its directory).
+    #[arg(long, value_name = "FILE.bzl")]
+    pub bazel: Option<PathBuf>,
+    /// With --bazel or -o: write nothing; fail when the file is not what scan would write.
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn scan_main(args: ScanArgs) -> ExitCode {
+    let templates = match scan_dirs(&args.template_dirs, &args.template_ext) {
+        Ok(t) => t,
+        Err(e) => return crate::cli::fail(e),
+    };
+    let problems = check_paths(&templates, &args.static_root);
+    if !problems.is_empty() {
+        return crate::cli::fail(problems);
+    }
+    let mut outputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    if let Some(bzl) = &args.bazel {
+        let Some(pkg) = fsutil::absolute_lexical(bzl).ok().and_then(|p| p.parent().map(Path::to_path_buf)) else {
+            return crate::cli::usage(format!("--bazel {}: no parent directory", fsutil::display(bzl)));
+        };
+        let root_rel = match fsutil::rel_to_root(&pkg, &args.static_root) {
+            Ok(r) => r,
+            Err(_) => {
+                return crate::cli::usage(format!(
+                    "the static root {} is not inside the package directory {} of --bazel",
+                    fsutil::display(&args.static_root),
+                    fsutil::display(&pkg)
+                ))
+            }
+        };
+        let root_rel = if root_rel == "." { String::new() } else { root_rel };
+        outputs.push((bzl.clone(), bazel_file(&block_defs(&templates), &root_rel).into_bytes()));
+    }
+    let json = fsutil::stable_json(&scan_json(&templates));
+    match &args.out {
+        Some(p) => outputs.push((p.clone(), json)),
+        None if !args.check && args.bazel.is_none() => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&json);
+        }
+        None => {}
+    }
+    if args.check {
+        let stale: Vec<String> = outputs
+            .iter()
+            .filter(|(p, want)| std::fs::read(p).ok().as_ref() != Some(want))
+            .map(|(p, _)| format!("{}: stale; regenerate it with kiln scan (without --check)", fsutil::display(p)))
+            .collect();
+        return if stale.is_empty() { ExitCode::SUCCESS } else { crate::cli::fail(stale) };
+    }
+    for (p, bytes) in outputs {
+        if let Err(e) = fsutil::atomic_write(&p, &bytes) {
+            return crate::cli::fail([e]);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "<head>\n{% apply assetman.include_css %}\n  css/a.css\n  css/b.css\n{% end %}\n<img src=\"{{ assetman.static_url('img/x.png') }}\">\n{{ \"u=\" + assetman.static_url(\"img/y.png\") }}\n{{ assetman.static_url(name) }}\n{% assetman include_js %}\njs/a.js\n{% endassetman %}\n{% apply linkify %}x{% end %}\n";
+
+    #[test]
+    fn finds_tornado_and_django_blocks_and_literal_static_urls() {
+        let s = scan_source(T).unwrap();
+        assert_eq!(s.blocks.len(), 2);
+        assert_eq!((s.blocks[0].kind, s.blocks[0].paths.clone(), s.blocks[0].line), (BlockKind::Css, vec!["css/a.css".to_string(), "css/b.css".to_string()], 2));
+        assert_eq!((s.blocks[1].kind, s.blocks[1].line), (BlockKind::Js, 9));
+        let urls: Vec<(&str, bool)> = s.static_urls.iter().map(|u| (u.path.as_str(), u.whole_tag.is_some())).collect();
+        assert_eq!(urls, [("img/x.png", true), ("img/y.png", false)]);
+    }
+
+    #[test]
+    fn kind_is_part_of_block_identity() {
+        let p = vec!["a.css".to_string()];
+        assert_ne!(block_key(BlockKind::Css, &p), block_key(BlockKind::Less, &p));
+        assert_eq!(namehash(&["a".into(), "b".into()]), md5_hex(b"a\nb"));
+    }
+
+    #[test]
+    fn rewrites_blocks_and_static_urls_from_the_manifest() {
+        let mut m = Manifest::default();
+        let asset = |v: &str, vp: &str| AssetEntry { version: v.into(), versioned_path: vp.into(), ..AssetEntry::default() };
+        m.assets.insert("img/x.png".into(), asset("1", "img/x.1.png"));
+        m.assets.insert("img/y.webp".into(), asset("2", "img/y.2.webp"));
+        m.renames.insert("img/y.png".into(), "img/y.webp".into());
+        let css = vec!["css/a.css".to_string(), "css/b.css".to_string()];
+        let js = vec!["js/a.js".to_string()];
+        let block = |vp: &str| BlockEntry { versioned_path: vp.into(), integrity: "sha384-x".into(), ..BlockEntry::default() };
+        m.blocks.insert(block_key(BlockKind::Css, &css), block("f/c.css"));
+        m.blocks.insert(block_key(BlockKind::Js, &js), block("f/j.js"));
+        let rw = Rewrite { manifest: m, url_prefix: "/s/".into() };
+        let out = rewrite_source(T, &rw).unwrap();
+        assert!(out.contains("<head>\n<link rel=\"stylesheet\" href=\"/s/f/c.css\" integrity=\"sha384-x\" crossorigin=\"anonymous\">\n"), "{out}");
+        assert!(out.contains("<img src=\"/s/img/x.1.png\">"), "{out}");
+        assert!(out.contains("{{ \"u=\" + \"/s/img/y.2.webp\" }}"), "{out}");
+        assert!(out.contains("{{ assetman.static_url(name) }}"), "{out}");
+        assert!(out.contains("<script src=\"/s/f/j.js\" integrity=\"sha384-x\" crossorigin=\"anonymous\"></script>\n{% apply linkify %}"), "{out}");
+        let mut missing = rw.clone();
+        missing.manifest.blocks.clear();
+        let e = rewrite_source(T, &missing).unwrap_err();
+        assert_eq!((e[0].line, e[0].col), (2, 1));
+    }
+
+    #[test]
+    fn bazel_file_lists_targets_sorted_with_paths_in_block_order() {
+        let defs = vec![BlockDef {
+            kind: BlockKind::Css,
+            key: "css:0123456789abcdef".into(),
+            namehash: "0123456789abcdef".into(),
+            paths: vec!["css/b.css".into(), "css/a.css".into()],
+            used_in: vec![],
+        }];
+        let s = bazel_file(&defs, "src/partials");
+        assert!(s.contains("ASSET_BLOCKS = [\n    \":block_css_0123456789ab\",\n]"), "{s}");
+        assert!(s.contains("srcs = [\n            \"src/partials/css/b.css\",\n            \"src/partials/css/a.css\",\n        ],"), "{s}");
+    }
+}
