@@ -5,6 +5,8 @@ load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo", "KilnFilesInfo", "KilnWe
 
 def _common_hash_args(ctx, args):
     args.add("--prefix", ctx.attr.prefix)
+    if ctx.attr.cdn_prefix:
+        args.add("--cdn-prefix", ctx.attr.cdn_prefix)
     if ctx.attr.url_style != "filename":
         args.add("--url-style", ctx.attr.url_style)
     if ctx.attr.compress:
@@ -80,6 +82,7 @@ def _kiln_hashed_impl(ctx):
 
 _HASH_ATTRS = {
     "prefix": attr.string(default = "/s/", doc = "URL prefix the static root is served under"),
+    "cdn_prefix": attr.string(doc = "Absolute URLs written into outputs use this prefix instead (a CDN origin)"),
     "url_style": attr.string(default = "filename", values = ["filename", "assetman"]),
     "compress": attr.bool(default = True, doc = "Also write .br/.gz/.zst twins"),
 }
@@ -112,6 +115,10 @@ def _kiln_asset_block_impl(ctx):
         if key not in assets.by_key:
             fail("%s: %s is not an asset of %s" % (ctx.label, key, ctx.attr.assets.label))
         transitive.append(assets.by_key[key])
+    if ctx.attr.url_style == "assetman":
+        # Assetman block URLs abbreviate the constituents by their lookups, which depend on
+        # every key of the static tree.
+        transitive = [assets.partials]
     deps = depset(transitive = transitive)
 
     if "hash_block" not in tc.capabilities:
@@ -124,6 +131,14 @@ def _kiln_asset_block_impl(ctx):
     args.add("--root", root)
     args.add_all(deps, before_each = "--dep")
     _common_hash_args(ctx, args)
+    if ctx.attr.targets:
+        args.add("--targets", ctx.attr.targets)
+    tools = []
+    if ctx.attr.kind == "less":
+        if not tc.lessc:
+            fail("%s: a LESS block needs a lessc in the kiln toolchain (kiln_toolchain(lessc = …))" % ctx.label)
+        args.add("--lessc", tc.lessc)
+        tools.append(tc.lessc)
     args.add("-o", tree.path)
     args.add("--partial", partial)
     srcs = params(ctx.actions.args())
@@ -132,6 +147,7 @@ def _kiln_asset_block_impl(ctx):
         executable = tc.hash,
         arguments = [args, srcs],
         inputs = depset(ctx.files.srcs, transitive = [deps]),
+        tools = tools,
         outputs = [tree, partial],
         mnemonic = "KilnBlock",
         progress_message = "Bundling %s block %s" % (ctx.attr.kind, ctx.label.name),
@@ -181,6 +197,7 @@ kiln_asset_block_rule = rule(
         "kind": attr.string(mandatory = True, values = ["css", "js", "less"]),
         "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "In block order"),
         "static_root": attr.string(default = "src/partials", doc = "Relative to the package"),
+        "targets": attr.string(doc = "Browserslist query for CSS (kiln's default when empty)"),
         "assets": attr.label(mandatory = True, providers = [KilnAssetInfo], doc = "The versioned static files (e.g. a kiln_static) the block's files are looked up in"),
     }),
     toolchains = [TOOLCHAIN],

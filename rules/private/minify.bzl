@@ -34,6 +34,8 @@ def _kiln_minify_impl(ctx):
         else:
             args.add("--manifest", ctx.file.manifest)
             args.add("--prefix", ctx.attr.prefix)
+            if ctx.attr.cdn_prefix:
+                args.add("--cdn-prefix", ctx.attr.cdn_prefix)
             inputs.append(ctx.file.manifest)
     inputs_args = params(ctx.actions.args())
     inputs_args.add_all(ctx.files.srcs)
@@ -64,6 +66,7 @@ kiln_minify = rule(
         "targets": attr.string(doc = "Browserslist query for CSS (kiln-minify's default when empty)"),
         "manifest": attr.label(allow_single_file = [".json"], doc = "A kiln_manifest: rewrite templates against it"),
         "prefix": attr.string(default = "/s/", doc = "URL prefix the static root is served under"),
+        "cdn_prefix": attr.string(doc = "With manifest: URL prefix written into templates instead of prefix (a CDN origin)"),
     },
     toolchains = [TOOLCHAIN],
 )

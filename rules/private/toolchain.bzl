@@ -16,6 +16,7 @@ def _kiln_toolchain_impl(ctx):
         python_files = python_files,
         # A host interpreter is not an input a remote executor can have: cache, but run locally.
         python_is_host = not ctx.files.python_files,
+        lessc = ctx.executable.lessc,
         interim_assemble = ctx.file._interim_assemble,
         capabilities = ctx.attr.capabilities,
     )]
@@ -37,6 +38,7 @@ so that remote executors receive it), wrap it in `toolchain(toolchain_type =
         "assemble": _exe("kiln-dist-assemble"),
         "python": _exe("Python interpreter for kiln-pyc-wrap"),
         "python_files": attr.label_list(allow_files = True, cfg = "exec", doc = "The interpreter's runtime files (empty: a host interpreter)"),
+        "lessc": attr.label(executable = True, cfg = "exec", allow_single_file = True, doc = "LESS compiler for kiln_asset_block(kind = \"less\"); optional"),
         "capabilities": attr.string_list(doc = "Contract forms the binaries implement (probed by the kiln_toolchain repository)"),
         "_interim_assemble": attr.label(default = Label("//rules/private:assemble.py"), allow_single_file = True),
     },
