@@ -14,41 +14,46 @@ def _common_hash_args(ctx, args):
 
 def _kiln_hashed_impl(ctx):
     tc = toolchain(ctx)
-    src = ctx.attr.src
+    keys = []
+    roots = []  # kiln-hash keys an input by the first root holding it: minified, WebP, sources (§8)
+    source_roots = []
+    files = []  # inputs named on the command line (a WebP tree expands to its files)
     own_before = []
-    args = ctx.actions.args()
-    inputs = []
-    if KilnWebpInfo in src:
-        w = src[KilnWebpInfo]
-        key = w.key
-        pkg_root = w.pkg_root
-        args.add("--root", w.tree.path)
-        args.add("--all")
-        args.add("--dep", w.partial)
-        inputs = [w.tree, w.partial]
-        own_before = [w.partial]
-        shown = "%s (%s)" % (key, ctx.label)
-    elif KilnFilesInfo in src:
-        entries = src[KilnFilesInfo].entries
-        if len(entries) != 1:
-            fail("%s: src %s has %d files; kiln_hashed versions one asset" % (ctx.label, src.label, len(entries)))
-        key = entries[0].key
-        pkg_root = src[KilnFilesInfo].pkg_root
-        args.add("--root", src[KilnFilesInfo].root)
-        inputs = [entries[0].file]
-        shown = "%s (%s)" % (key, ctx.label)
-    else:
-        files = src.files.to_list()
-        if len(files) != 1:
-            fail("%s: src %s must be one file" % (ctx.label, src.label))
-        root = pkg_path(ctx, ctx.attr.root)
-        key = rel_to(root, files[0], str(ctx.label))
-        pkg_root = ctx.attr.root
-        args.add("--root", root)
-        inputs = files
-        shown = files[0].short_path
+    pkg_roots = {}
+    for src in ctx.attr.srcs:
+        if KilnWebpInfo in src:
+            w = src[KilnWebpInfo]
+            keys.extend(w.keys)
+            roots.append(w.tree.path)
+            files.append(w.tree)
+            own_before.append(w.partial)
+            pkg_roots[w.pkg_root] = True
+        elif KilnFilesInfo in src:
+            info = src[KilnFilesInfo]
+            for e in info.entries:
+                keys.append(e.key)
+                files.append(e.file)
+            if info.root not in roots:
+                roots.append(info.root)
+            pkg_roots[info.pkg_root] = True
+        else:
+            root = pkg_path(ctx, ctx.attr.root)
+            for f in src.files.to_list():
+                keys.append(rel_to(root, f, str(ctx.label)))
+                files.append(f)
+            if root not in source_roots:
+                source_roots.append(root)
+            pkg_roots[ctx.attr.root] = True
+    if len(pkg_roots) != 1:
+        fail("%s: srcs come from different static roots: %s" % (ctx.label, sorted(pkg_roots.keys())))
+    pkg_root = pkg_roots.keys()[0]
+    if not keys and not own_before:
+        fail("%s: no srcs" % ctx.label)
 
-    dep_partials = []
+    args = ctx.actions.args()
+    for r in roots + [r for r in source_roots if r not in roots]:
+        args.add("--root", r)
+    dep_partials = list(own_before)
     transitive = []
     for d in ctx.attr.deps:
         info = d[KilnAssetInfo]
@@ -61,12 +66,16 @@ def _kiln_hashed_impl(ctx):
     partial = ctx.actions.declare_file(ctx.label.name + ".partial.json")
     args.add("-o", tree.path)
     args.add("--partial", partial)
-    if KilnWebpInfo not in src:
-        args.add_all(inputs)
+    inputs_args = params(ctx.actions.args())
+    inputs_args.add_all(files)  # tree artifacts expand to their files at execution
+    if len(keys) == 1:
+        shown = "%s (%s)" % (keys[0], ctx.label)
+    else:
+        shown = "%d assets of %s" % (len(keys), ctx.label)
     ctx.actions.run(
         executable = tc.hash,
-        arguments = [args],
-        inputs = inputs + dep_partials,
+        arguments = [args, inputs_args],
+        inputs = files + dep_partials,
         outputs = [tree, partial],
         mnemonic = "KilnHash",
         progress_message = "Versioning %s" % shown,
@@ -74,9 +83,12 @@ def _kiln_hashed_impl(ctx):
     )
     own = own_before + [partial]
     partials = depset(own, transitive = transitive)
+    by_key = {}
+    for k in keys:
+        by_key[k] = partials
     return [
         DefaultInfo(files = depset([tree, partial])),
-        KilnAssetInfo(own_partials = own, partials = partials, by_key = {key: partials}),
+        KilnAssetInfo(own_partials = own, partials = partials, by_key = by_key),
         dist_info(lines = [dist_line(pkg_root, tree)], inputs = [tree]),
     ]
 
@@ -94,10 +106,10 @@ def _attrs(extra):
 
 kiln_hashed = rule(
     implementation = _kiln_hashed_impl,
-    doc = "Versions one asset (a source file, a one-file kiln_minify or a kiln_webp), given the kiln_hashed targets of the assets it references. Output: a tree relative to the static root, and a partial manifest.",
+    doc = "Versions one asset (or a batch) in one kiln-hash process, given the kiln_hashed targets of the assets it references outside the batch. srcs: source files, kiln_minify and kiln_webp targets. Output: a tree relative to the static root, and a partial manifest.",
     attrs = _attrs({
-        "src": attr.label(mandatory = True, allow_files = True),
-        "root": attr.string(default = ".", doc = "Static root relative to the package, for a source-file src"),
+        "srcs": attr.label_list(mandatory = True, allow_files = True),
+        "root": attr.string(default = ".", doc = "Static root relative to the package, for source-file srcs"),
         "deps": attr.label_list(providers = [KilnAssetInfo], doc = "kiln_hashed targets of the assets src references"),
     }),
     toolchains = [TOOLCHAIN],

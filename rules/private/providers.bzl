@@ -10,9 +10,9 @@ KilnFilesInfo = provider(
 )
 
 KilnWebpInfo = provider(
-    doc = "A kiln_webp action: a tree holding the WebP (or the original) and its partial with `renames`.",
+    doc = "A kiln_webp action: a tree holding the WebPs (or the originals) and its partial with `renames`.",
     fields = {
-        "key": "the original image's key",
+        "keys": "the original images' keys",
         "tree": "tree artifact, relative to the static root",
         "partial": "partial manifest File",
         "pkg_root": "the static root relative to the package",
