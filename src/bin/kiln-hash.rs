@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     let mut inputs: Vec<Input> = Vec::new();
     for path in &args.inputs {
         match args.roots.iter().find_map(|r| fsutil::rel_to_root(r, path).ok()) {
-            Some(key) => inputs.push(Input { key, path: path.clone() }),
+            Some(key) => inputs.push(Input { key, path: path.clone(), bytes: None }),
             None => errors.push(format!("{}: path escapes every --root", fsutil::display(path))),
         }
     }
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
                                 fsutil::display(&e.path),
                                 fsutil::display(root)
                             )),
-                            _ => inputs.push(Input { key: e.rel, path: e.path }),
+                            _ => inputs.push(Input { key: e.rel, path: e.path, bytes: None }),
                         }
                     }
                 }

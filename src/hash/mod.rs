@@ -50,11 +50,13 @@ impl Default for HashOptions {
     }
 }
 
-/// One asset to version: its manifest key (path relative to the static root) and where to read it.
+/// One asset to version: its manifest key (path relative to the static root), where it lives
+/// (named in messages), and its bytes when they are already in memory (else read from `path`).
 #[derive(Debug, Clone)]
 pub struct Input {
     pub key: String,
     pub path: PathBuf,
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// A versioned asset: its manifest entry and the files to write (paths relative to the output root).
@@ -246,7 +248,10 @@ struct Loaded {
 }
 
 fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
-    let bytes = fsutil::read(&input.path).map_err(|e| vec![e.into()])?;
+    let bytes = match &input.bytes {
+        Some(b) => b.clone(),
+        None => fsutil::read(&input.path).map_err(|e| vec![e.into()])?,
+    };
     let shown = fsutil::display(&input.path);
     let mut refs = Vec::new();
     if extension(&input.key) == "css" {

@@ -1,0 +1,835 @@
+//! `kiln build`: asok's whole build (clone minus artifacts and secrets, minify, WebP, bytecode,
+//! `.env.production`) plus Assetman's (blocks, versions, rewritten templates), in one process,
+//! on the same library code as the single-purpose binaries, so the dist is byte-identical to the
+//! one Bazel and Nix assemble from those binaries (docs/design.md §8).
+//!
+//! Every unit of work (one file minified, one image encoded, one module compiled, one block, one
+//! template, one set of compressed twins) is cached by a digest of its inputs; a rebuild reuses
+//! what did not change and `--explain` says, for each unit it redid, which input changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{check_output, classify, env_production, is_executable, output_kind, write_dist, Class, DistFile, Layout, OutputKind};
+use crate::fsutil::{self, EntryKind};
+use crate::hash::block::{self, BlockOptions};
+use crate::hash::{self, HashOptions, Input, UrlStyle};
+use crate::manifest::{self, md5_hex, Manifest};
+use crate::minify::{self, Kind, MinifyOptions};
+use crate::pyc::{self, Compiler, PycOptions, Source};
+use crate::scan::{self, Rewrite, Template};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The app's source tree.
+    #[arg(default_value = ".")]
+    pub src: PathBuf,
+    /// The dist directory (built beside it and swapped in only when the build succeeds).
+    #[arg(short = 'o', long = "out", default_value = "dist")]
+    pub out: PathBuf,
+    /// Keep the .py sources beside their bytecode (`__pycache__/mod.<tag>.pyc`).
+    #[arg(long)]
+    pub keep_source: bool,
+    /// Ship the development database (db.sqlite3).
+    #[arg(long)]
+    pub with_db: bool,
+    /// Also write the dist as a deterministic archive (.tar.zst, .tar.gz or .zip).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Worker threads (default: all cores). Outputs never depend on it.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// For every unit rebuilt instead of reused from the cache, say which input changed.
+    #[arg(long)]
+    pub explain: bool,
+    /// Write a self-contained HTML report (sizes per kind and file, the asset graph).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Python interpreter for bytecode (default: python3 on PATH).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// Convert images to WebP: `auto` follows IMAGE_OPTIMIZATION (environment, then the app's .env).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub image_optimization: Toggle,
+    /// Static root, relative to SRC.
+    #[arg(long, default_value = "src/partials")]
+    pub static_root: String,
+    /// Template directory, relative to SRC.
+    #[arg(long, default_value = "src/templates")]
+    pub templates: String,
+    /// URL prefix the static root is served under.
+    #[arg(long, default_value = "/s/")]
+    pub prefix: String,
+    /// Absolute URLs written into outputs use this prefix (a CDN origin).
+    #[arg(long)]
+    pub cdn_prefix: Option<String>,
+    /// Browser targets for CSS (a browserslist query).
+    #[arg(long, default_value = "defaults")]
+    pub targets: String,
+    /// LESS compiler for include_less blocks.
+    #[arg(long, value_name = "PATH")]
+    pub lessc: Option<PathBuf>,
+    /// Cache directory (default: .kiln-cache beside the output).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toggle {
+    Auto,
+    On,
+    Off,
+}
+
+/// One unit of cached work: the digests of its inputs and its outputs' blobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Unit {
+    key: String,
+    inputs: BTreeMap<String, String>,
+    outputs: Vec<(String, String)>,
+}
+
+/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs.
+struct Cache {
+    dir: Option<PathBuf>,
+    previous: BTreeMap<String, Unit>,
+    current: Mutex<BTreeMap<String, Unit>>,
+    new_blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+    explain: Mutex<Vec<String>>,
+    hits: Mutex<usize>,
+}
+
+type Outputs = Vec<(String, Vec<u8>)>;
+
+impl Cache {
+    fn open(dir: Option<PathBuf>) -> Cache {
+        let previous = dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join("units.json")).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Cache { dir, previous, current: Mutex::default(), new_blobs: Mutex::default(), explain: Mutex::default(), hits: Mutex::new(0) }
+    }
+
+    fn key(inputs: &BTreeMap<String, String>) -> String {
+        md5_hex(serde_json::to_string(inputs).unwrap_or_default().as_bytes())
+    }
+
+    fn blob(&self, md5: &str) -> Option<Vec<u8>> {
+        let path = self.dir.as_ref()?.join("objects").join(md5);
+        let bytes = std::fs::read(path).ok()?;
+        (md5_hex(&bytes) == md5).then_some(bytes)
+    }
+
+    /// Looks a unit up; `None` when it must be (re)built.
+    fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
+        let key = Self::key(inputs);
+        let prev = self.previous.get(name).filter(|u| u.key == key)?;
+        let mut out = Vec::with_capacity(prev.outputs.len());
+        for (rel, md5) in &prev.outputs {
+            out.push((rel.clone(), self.blob(md5)?));
+        }
+        self.current.lock().ok()?.insert(name.to_string(), prev.clone());
+        if let Ok(mut h) = self.hits.lock() {
+            *h += 1;
+        }
+        Some(out)
+    }
+
+    /// Records a freshly built unit, and why it was built.
+    fn store(&self, name: &str, inputs: BTreeMap<String, String>, outputs: &Outputs, explain: bool) {
+        let mut blobs = Vec::new();
+        for (rel, bytes) in outputs {
+            let md5 = md5_hex(bytes);
+            if let Ok(mut nb) = self.new_blobs.lock() {
+                nb.entry(md5.clone()).or_insert_with(|| bytes.clone());
+            }
+            blobs.push((rel.clone(), md5));
+        }
+        if explain {
+            let why = match self.previous.get(name) {
+                None => "new (not in the previous build)".to_string(),
+                Some(prev) => {
+                    let mut changed: Vec<String> = inputs
+                        .iter()
+                        .filter(|(k, v)| prev.inputs.get(*k) != Some(*v))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    changed.extend(prev.inputs.keys().filter(|k| !inputs.contains_key(*k)).map(|k| format!("{k} (removed)")));
+                    if changed.is_empty() {
+                        "its cached output was missing".to_string()
+                    } else {
+                        format!("changed: {}", changed.join(", "))
+                    }
+                }
+            };
+            if let Ok(mut e) = self.explain.lock() {
+                e.push(format!("rebuilt {name}: {why}"));
+            }
+        }
+        let unit = Unit { key: Self::key(&inputs), inputs, outputs: blobs };
+        if let Ok(mut c) = self.current.lock() {
+            c.insert(name.to_string(), unit);
+        }
+    }
+
+    /// Writes new blobs and the unit index (only after a successful build).
+    fn save(&self) -> Result<(), String> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let objects = dir.join("objects");
+        std::fs::create_dir_all(&objects).map_err(|e| format!("{}: {e}", fsutil::display(&objects)))?;
+        let blobs = std::mem::take(&mut *self.new_blobs.lock().map_err(|_| "cache lock")?);
+        blobs.par_iter().try_for_each(|(md5, bytes)| {
+            let p = objects.join(md5);
+            if p.exists() {
+                return Ok(());
+            }
+            fsutil::atomic_write(&p, bytes).map_err(|e| e.to_string())
+        })?;
+        let current = self.current.lock().map_err(|_| "cache lock")?;
+        // Blobs no unit refers to any more are removed, so the cache does not grow forever.
+        let live: BTreeSet<&str> = current.values().flat_map(|u| u.outputs.iter().map(|(_, m)| m.as_str())).collect();
+        if let Ok(rd) = std::fs::read_dir(&objects) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !live.contains(name.as_str()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        fsutil::atomic_write(&dir.join("units.json"), &fsutil::stable_json(&*current)).map_err(|e| e.to_string())
+    }
+}
+
+/// Per-kind byte counts for the summary and the report.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct KindStats {
+    pub files: usize,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// What a build did.
+#[derive(Debug, Default, Serialize)]
+pub struct Outcome {
+    pub files_in: usize,
+    pub files_out: usize,
+    pub kinds: BTreeMap<String, KindStats>,
+    pub stages: Vec<(String, f64)>,
+    pub explain: Vec<String>,
+    pub cache_hits: usize,
+    pub units: usize,
+    /// (dest, bytes before, bytes after) of every shipped file.
+    pub files: Vec<(String, u64, u64)>,
+    /// The asset graph: template → blocks/assets, block → assets, asset → deps.
+    pub edges: Vec<(String, String)>,
+}
+
+struct Stage<'a> {
+    outcome: &'a mut Outcome,
+    start: Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<'a> Stage<'a> {
+    fn next(&mut self, name: &str) {
+        let now = Instant::now();
+        if let Some((_, t)) = self.outcome.stages.last_mut() {
+            *t = (now - self.start).as_secs_f64();
+        }
+        self.outcome.stages.push((name.to_string(), 0.0));
+        self.start = now;
+        if let Some(b) = &self.bar {
+            b.set_message(name.to_string());
+            b.inc(1);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((_, t)) = self.outcome.stages.last_mut() {
+            *t = (Instant::now() - self.start).as_secs_f64();
+        }
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn is_image(key: &str) -> bool {
+    matches!(hash::extension(key).as_str(), "jpg" | "jpeg" | "png" | "gif")
+}
+
+fn kind_name(dest: &str) -> String {
+    let ext = hash::extension(dest);
+    match ext.as_str() {
+        "pyc" | "py" => "python".into(),
+        "js" | "mjs" => "js".into(),
+        "css" => "css".into(),
+        "html" => "templates".into(),
+        "jpg" | "jpeg" | "png" | "gif" | "webp" | "svg" | "ico" | "avif" => "images".into(),
+        "br" | "gz" | "zst" => "precompressed".into(),
+        _ => "other".into(),
+    }
+}
+
+/// IMAGE_OPTIMIZATION from the environment, else from the app's `.env` (read, never shipped).
+fn image_optimization(src: &Path, toggle: Toggle) -> bool {
+    let truthy = |v: &str| matches!(v.trim().trim_matches(['"', '\'']).to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
+    match toggle {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => {
+            if let Ok(v) = std::env::var("IMAGE_OPTIMIZATION") {
+                return truthy(&v);
+            }
+            let Ok(text) = std::fs::read_to_string(src.join(".env")) else { return false };
+            text.lines()
+                .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
+                .filter(|(k, _)| k.trim() == "IMAGE_OPTIMIZATION")
+                .last()
+                .is_some_and(|(_, v)| truthy(v.split(" #").next().unwrap_or("")))
+        }
+    }
+}
+
+/// The whole pipeline. Errors: every problem found, one line each; nothing is written then.
+pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
+    let src = &args.src;
+    let one = |e: String| vec![e];
+    if !src.is_dir() {
+        return Err(one(format!("{}: not a directory", fsutil::display(src))));
+    }
+    check_output(&args.out, src).map_err(|e| one(e.to_string()))?;
+    if output_kind(&args.out) != OutputKind::Dir {
+        return Err(one(format!("{}: -o is the dist directory; use --archive for an archive", fsutil::display(&args.out))));
+    }
+    let abs_src = fsutil::absolute_lexical(src).map_err(|e| one(e.to_string()))?;
+    let abs_out = fsutil::absolute_lexical(&args.out).map_err(|e| one(e.to_string()))?;
+    if let Some(a) = &args.archive {
+        let abs = fsutil::absolute_lexical(a).map_err(|e| one(e.to_string()))?;
+        if abs.starts_with(&abs_src) || output_kind(a) == OutputKind::Dir {
+            return Err(one(format!(
+                "{}: --archive must be a .tar.zst, .tar.gz or .zip outside the source tree",
+                fsutil::display(a)
+            )));
+        }
+    }
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        Some(args.cache_dir.clone().unwrap_or_else(|| abs_out.parent().unwrap_or(Path::new(".")).join(".kiln-cache")))
+    };
+    let cache = Cache::open(cache_dir.clone());
+    let mut outcome = Outcome::default();
+    let bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let b = indicatif::ProgressBar::new(8);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}") {
+            b.set_style(style);
+        }
+        b.enable_steady_tick(Duration::from_millis(100));
+        b
+    });
+    let mut stage = Stage { outcome: &mut outcome, start: Instant::now(), bar };
+    stage.next("clone");
+
+    // 1. The tree, minus artifacts, secrets, the output and the cache.
+    let layout = Layout { static_root: args.static_root.clone(), templates: args.templates.clone(), with_db: args.with_db, ..Layout::default() };
+    let skip_abs: Vec<PathBuf> = [Some(abs_out.clone()), cache_dir.clone().and_then(|c| fsutil::absolute_lexical(&c).ok())].into_iter().flatten().collect();
+    let out_name = abs_out.file_name().map(|n| format!(".{}.kiln-", n.to_string_lossy())).unwrap_or_default();
+    let entries = fsutil::walk(src, &|rel, is_dir| {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        (is_dir && super::is_dev_dir(name)) || name.starts_with(&out_name) || skip_abs.iter().any(|s| *s == abs_src.join(rel))
+    })
+    .map_err(|e| one(e.to_string()))?;
+    let mut errors: Vec<String> = Vec::new();
+    let mut files: BTreeMap<String, (Class, PathBuf)> = BTreeMap::new();
+    for e in entries {
+        if e.kind == EntryKind::LinkOutside {
+            let class = classify(&e.rel, &layout);
+            if !matches!(class, Class::DevArtifact | Class::Secret) {
+                errors.push(format!("{}: symlink points outside the source tree; refusing to follow it", fsutil::display(&e.path)));
+            }
+            continue;
+        }
+        files.insert(e.rel.clone(), (classify(&e.rel, &layout), e.path));
+    }
+    outcome_files_in(&mut stage, files.len());
+    let webp = image_optimization(src, args.image_optimization);
+    let static_prefix = format!("{}/", args.static_root.trim_end_matches('/'));
+    let template_prefix = format!("{}/", args.templates.trim_end_matches('/'));
+    let read_all: Vec<(String, Class, Result<Vec<u8>, String>, bool)> = files
+        .par_iter()
+        .filter(|(_, (c, _))| !matches!(c, Class::DevArtifact | Class::Secret | Class::Database | Class::RootGitignore))
+        .map(|(rel, (c, p))| (rel.clone(), *c, fsutil::read(p).map_err(|e| e.to_string()), is_executable(p)))
+        .collect();
+    let mut sources: BTreeMap<String, (Class, Vec<u8>, bool)> = BTreeMap::new();
+    for (rel, c, r, x) in read_all {
+        match r {
+            Ok(b) => {
+                sources.insert(rel, (c, b, x));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+
+    // 2. Static files: JS/CSS minified, images to WebP; Python to bytecode (in parallel).
+    stage.next("minify, webp, bytecode");
+    let targets = minify::css::targets(&args.targets).map_err(one)?;
+    let mopts = MinifyOptions { targets, js_mode: minify::JsMode::Detect };
+    let mopts_id = format!("{} targets={} ", env!("CARGO_PKG_VERSION"), args.targets);
+    let statics: Vec<(&String, &Vec<u8>)> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Static).map(|(r, (_, b, _))| (r, b)).collect();
+    let pys: Vec<&String> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| r).collect();
+    let popts = PycOptions { keep_source: args.keep_source, ..PycOptions::default() };
+    let (static_results, pyc_results) = rayon::join(
+        || {
+            statics
+                .par_iter()
+                .map(|(rel, bytes)| {
+                    let key = rel[static_prefix.len()..].to_string();
+                    let shown = fsutil::display(&src.join(rel));
+                    if let Some(kind) = Kind::from_name(&key).filter(|k| *k != Kind::Html) {
+                        let inputs = BTreeMap::from([(rel.to_string(), md5_hex(bytes)), ("options".into(), mopts_id.clone())]);
+                        let name = format!("minify {rel}");
+                        if let Some(out) = cache.lookup(&name, &inputs) {
+                            return Ok((key.clone(), out, None));
+                        }
+                        let out = minify::minify_source(kind, bytes, &shown, &mopts).map_err(|e| e.to_string())?;
+                        let outs = vec![(key.clone(), out)];
+                        cache.store(&name, inputs, &outs, args.explain);
+                        Ok((key, outs, None))
+                    } else if webp && is_image(&key) {
+                        let (outs, rename) = webp_unit(&cache, rel, &key, bytes, &shown, args.explain)?;
+                        Ok((key, outs, rename))
+                    } else {
+                        Ok((key.clone(), vec![(key, (*bytes).clone())], None))
+                    }
+                })
+                .collect::<Vec<Result<(String, Outputs, Option<String>), String>>>()
+        },
+        || pyc_stage(&cache, src, &pys, &popts, &args.python, args.jobs, args.explain),
+    );
+    let mut static_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut renames: BTreeMap<String, String> = BTreeMap::new();
+    for r in static_results {
+        match r {
+            Ok((key, outs, rename)) => {
+                if let Some(to) = rename {
+                    renames.insert(key, to);
+                }
+                static_files.extend(outs);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let (pyc_files, pyc_errors) = pyc_results;
+    errors.extend(pyc_errors);
+
+    // 3. Templates are scanned before anything is versioned, so a bad block path is reported
+    //    with the other input errors.
+    let templates: Vec<Template> = sources
+        .iter()
+        .filter(|(_, (c, _, _))| *c == Class::Template)
+        .filter_map(|(rel, (_, bytes, _))| {
+            let path = src.join(rel);
+            let shown = fsutil::display(&path);
+            let source = match String::from_utf8(bytes.clone()) {
+                Ok(s) => s,
+                Err(_) => {
+                    errors.push(format!("{shown}: template is not UTF-8"));
+                    return None;
+                }
+            };
+            match scan::scan_source(&source) {
+                Ok(scan) => Some(Template { name: rel[template_prefix.len()..].to_string(), path, source, scan }),
+                Err(p) => {
+                    errors.push(format!("{shown}:{}:{}: {}", p.line, p.col, p.message));
+                    None
+                }
+            }
+        })
+        .collect();
+    let static_root = src.join(&args.static_root);
+    errors.extend(scan::check_paths(&templates, &static_root).into_iter().map(|e| e.to_string()));
+    if !errors.is_empty() {
+        stage.finish();
+        return Err(errors);
+    }
+
+    // 4. Versions, rewritten stylesheets, twins.
+    stage.next("hash");
+    let hopts = HashOptions {
+        url_style: UrlStyle::Filename,
+        prefix: args.prefix.clone(),
+        compress: false,
+        cdn_prefix: args.cdn_prefix.clone(),
+    };
+    let known = Manifest { renames: renames.clone(), ..Manifest::default() };
+    let inputs: Vec<Input> = static_files
+        .iter()
+        .map(|(key, bytes)| Input { key: key.clone(), path: src.join(&static_prefix).join(key), bytes: Some(bytes.clone()) })
+        .collect();
+    let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let mut static_manifest = hash::partial(&hashed);
+    static_manifest.renames = renames;
+    let mut static_out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let twins: Vec<(String, Outputs)> = hashed
+        .par_iter()
+        .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
+        .map(|(key, rel, bytes)| (key, twins_unit(&cache, &rel, bytes)))
+        .collect();
+    for h in &hashed {
+        static_out.extend(h.outputs.iter().cloned());
+    }
+    for (key, outs) in twins {
+        if let Some(entry) = static_manifest.assets.get_mut(&key) {
+            for (rel, _) in &outs {
+                let enc = match rel.rsplit('.').next() {
+                    Some("br") => "br",
+                    Some("gz") => "gzip",
+                    _ => "zstd",
+                };
+                entry.encodings.insert(enc.to_string(), rel.clone());
+            }
+        }
+        static_out.extend(outs);
+    }
+
+    // 5. Asset blocks, each cached by its version (known before compiling).
+    stage.next("blocks");
+    let defs = scan::block_defs(&templates);
+    let bopts = BlockOptions { hash: HashOptions { compress: false, ..hopts.clone() }, minify: mopts, lessc: args.lessc.clone() };
+    let block_results: Vec<Result<(String, manifest::BlockEntry, Outputs), String>> = defs
+        .par_iter()
+        .map(|d| {
+            let versions: Vec<(String, String)> = d
+                .paths
+                .iter()
+                .map(|p| (p.clone(), static_manifest.assets.get(static_manifest.renames.get(p).unwrap_or(p)).map(|e| e.version.clone()).unwrap_or_default()))
+                .collect();
+            let version = block::block_version(d.kind, &versions, &bopts);
+            let name = format!("block {}", d.key);
+            let inputs: BTreeMap<String, String> = versions.iter().cloned().chain([("version".to_string(), version)]).collect();
+            let compiled = match cache.lookup(&name, &inputs) {
+                Some(mut outs) => {
+                    let entry_json = outs.pop().ok_or("cache: empty block unit")?;
+                    let entry: manifest::BlockEntry = serde_json::from_slice(&entry_json.1).map_err(|e| e.to_string())?;
+                    (entry, outs)
+                }
+                None => {
+                    let c = block::compile_block(d.kind, &d.paths, &static_root, &static_manifest, &bopts)
+                        .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+                    let mut outs = c.outputs.clone();
+                    outs.push(("entry.json".into(), serde_json::to_vec(&c.entry).map_err(|e| e.to_string())?));
+                    cache.store(&name, inputs, &outs, args.explain);
+                    outs.pop();
+                    (c.entry, outs)
+                }
+            };
+            let (mut entry, outs) = compiled;
+            let mut all = outs.clone();
+            for (rel, bytes) in &outs {
+                let tw = twins_unit(&cache, rel, bytes);
+                for (t, _) in &tw {
+                    let enc = match t.rsplit('.').next() {
+                        Some("br") => "br",
+                        Some("gz") => "gzip",
+                        _ => "zstd",
+                    };
+                    entry.encodings.insert(enc.to_string(), t.clone());
+                }
+                all.extend(tw);
+            }
+            Ok((d.key.clone(), entry, all))
+        })
+        .collect();
+    let mut block_manifest = Manifest::default();
+    for r in block_results {
+        match r {
+            Ok((key, entry, outs)) => {
+                block_manifest.blocks.insert(key, entry);
+                static_out.extend(outs);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        stage.finish();
+        return Err(errors);
+    }
+    let merged = manifest::merge(vec![("static".into(), static_manifest), ("blocks".into(), block_manifest)])
+        .map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let manifest_json = fsutil::stable_json(&merged);
+
+    // 6. Templates: blocks → tags, static_url → URLs, then minified.
+    stage.next("templates");
+    let rewrite = Rewrite { manifest: merged.clone(), url_prefix: hopts.url_prefix().to_string() };
+    let manifest_md5 = md5_hex(&manifest_json);
+    let template_results: Vec<Result<(String, Vec<u8>), String>> = templates
+        .par_iter()
+        .map(|t| {
+            let rel = format!("{template_prefix}{}", t.name);
+            let inputs = BTreeMap::from([
+                (rel.clone(), md5_hex(t.source.as_bytes())),
+                ("manifest.json".to_string(), manifest_md5.clone()),
+                ("options".to_string(), format!("{mopts_id} prefix={}", rewrite.url_prefix)),
+            ]);
+            let name = format!("template {rel}");
+            if let Some(mut out) = cache.lookup(&name, &inputs) {
+                return out.pop().ok_or_else(|| "cache: empty template unit".to_string());
+            }
+            let shown = fsutil::display(&t.path);
+            let rewritten = minify::rewrite_template(t.source.as_bytes(), &shown, &rewrite).map_err(|e| e.to_string())?;
+            let out = minify::minify_source(Kind::Html, &rewritten, &shown, &mopts).map_err(|e| e.to_string())?;
+            let outs = vec![(rel, out)];
+            cache.store(&name, inputs, &outs, args.explain);
+            Ok(outs.into_iter().next().unwrap_or_default())
+        })
+        .collect();
+    let mut template_out = Vec::new();
+    for r in template_results {
+        match r {
+            Ok(x) => template_out.push(x),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        stage.finish();
+        return Err(errors);
+    }
+
+    // 7. The dist.
+    stage.next("assemble");
+    let mut dist: Vec<DistFile> = Vec::new();
+    let mut before: BTreeMap<String, u64> = BTreeMap::new();
+    for (rel, (class, bytes, exec)) in &sources {
+        match class {
+            Class::Copy | Class::PythonSource => dist.push(DistFile { dest: rel.clone(), bytes: bytes.clone(), executable: *exec }),
+            Class::Python if args.keep_source => dist.push(DistFile { dest: rel.clone(), bytes: bytes.clone(), executable: *exec }),
+            _ => {}
+        }
+        before.insert(rel.clone(), bytes.len() as u64);
+    }
+    for (rel, bytes) in pyc_files {
+        dist.push(DistFile { dest: rel, bytes, executable: false });
+    }
+    for (rel, bytes) in static_out {
+        dist.push(DistFile { dest: format!("{static_prefix}{rel}"), bytes, executable: false });
+    }
+    for (rel, bytes) in template_out {
+        dist.push(DistFile { dest: rel, bytes, executable: false });
+    }
+    dist.push(DistFile { dest: "manifest.json".into(), bytes: manifest_json, executable: false });
+    dist.push(DistFile { dest: ".env.production".into(), bytes: env_production(), executable: false });
+    dist.sort_by(|a, b| a.dest.cmp(&b.dest));
+    if let Some(w) = dist.windows(2).find(|w| w[0].dest == w[1].dest) {
+        stage.finish();
+        return Err(one(format!("{}: two outputs for one path (a source file collides with a generated one)", w[0].dest)));
+    }
+    write_dist(&args.out, &dist).map_err(|e| one(e.to_string()))?;
+    if let Some(a) = &args.archive {
+        write_dist(a, &dist).map_err(|e| one(e.to_string()))?;
+    }
+    cache.save().map_err(one)?;
+    stage.finish();
+
+    // Stats, explain lines and the asset graph for the summary and the report.
+    outcome.files_out = dist.len();
+    for f in &dist {
+        let src_rel = source_of(&f.dest, &static_prefix, &merged);
+        let b = src_rel.as_ref().and_then(|r| before.get(r)).copied().unwrap_or(0);
+        let k = outcome.kinds.entry(kind_name(&f.dest)).or_default();
+        k.files += 1;
+        k.bytes_in += b;
+        k.bytes_out += f.bytes.len() as u64;
+        outcome.files.push((f.dest.clone(), b, f.bytes.len() as u64));
+    }
+    for (key, e) in &merged.assets {
+        for d in &e.deps {
+            outcome.edges.push((key.clone(), d.clone()));
+        }
+    }
+    for (key, b) in &merged.blocks {
+        for p in &b.paths {
+            outcome.edges.push((key.clone(), p.clone()));
+        }
+    }
+    for t in &templates {
+        for b in &t.scan.blocks {
+            outcome.edges.push((format!("{template_prefix}{}", t.name), scan::block_key(b.kind, &b.paths)));
+        }
+        for u in &t.scan.static_urls {
+            outcome.edges.push((format!("{template_prefix}{}", t.name), u.path.clone()));
+        }
+    }
+    outcome.edges.sort();
+    outcome.edges.dedup();
+    let mut explain = cache.explain.lock().map(|e| e.clone()).unwrap_or_default();
+    explain.sort();
+    outcome.explain = explain;
+    outcome.cache_hits = cache.hits.lock().map(|h| *h).unwrap_or(0);
+    outcome.units = cache.current.lock().map(|c| c.len()).unwrap_or(0);
+    Ok(outcome)
+}
+
+fn outcome_files_in(stage: &mut Stage, n: usize) {
+    stage.outcome.files_in = n;
+}
+
+/// The source file a dist file came from (for before/after sizes).
+fn source_of(dest: &str, static_prefix: &str, m: &Manifest) -> Option<String> {
+    if let Some(rel) = dest.strip_prefix(static_prefix) {
+        let key = m.assets.iter().find(|(_, e)| e.versioned_path == rel).map(|(k, _)| k.clone())?;
+        let orig = m.renames.iter().find(|(_, to)| **to == key).map(|(from, _)| from.clone()).unwrap_or(key);
+        return Some(format!("{static_prefix}{orig}"));
+    }
+    if let Some(stem) = dest.strip_suffix(".pyc") {
+        return Some(format!("{stem}.py"));
+    }
+    Some(dest.to_string())
+}
+
+/// `.br`/`.gz`/`.zst` twins of one output, cached by its content.
+fn twins_unit(cache: &Cache, rel: &str, bytes: &[u8]) -> Outputs {
+    if hash::PRECOMPRESSED.contains(&hash::extension(rel).as_str()) {
+        return Vec::new();
+    }
+    let inputs = BTreeMap::from([("content".to_string(), md5_hex(bytes)), ("file".to_string(), rel.to_string())]);
+    let name = format!("twins {rel}");
+    if let Some(out) = cache.lookup(&name, &inputs) {
+        return out;
+    }
+    let outs: Outputs = hash::compress_all(bytes).into_iter().map(|(_, ext, data)| (format!("{rel}.{ext}"), data)).collect();
+    cache.store(&name, inputs, &outs, false);
+    outs
+}
+
+/// One image to WebP (kiln-webp's library code with `--replace` semantics): the WebP when it is
+/// smaller, else the original. (Wired to the webp module when it lands.)
+fn webp_unit(_cache: &Cache, _rel: &str, key: &str, bytes: &[u8], _shown: &str, _explain: bool) -> Result<(Outputs, Option<String>), String> {
+    Ok((vec![(key.to_string(), bytes.to_vec())], None))
+}
+
+/// Bytecode for every module, compiled only when its source changed; the interpreter is
+/// started only when something must be compiled.
+fn pyc_stage(cache: &Cache, src: &Path, pys: &[&String], opts: &PycOptions, python: &Path, jobs: Option<usize>, explain: bool) -> (Outputs, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    if pys.is_empty() {
+        return (files, errors);
+    }
+    let interp_id = match interpreter_id(python) {
+        Ok(id) => id,
+        Err(e) => return (files, vec![e]),
+    };
+    let mut misses: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    for rel in pys {
+        let path = src.join(rel);
+        let digest = match fsutil::read(&path) {
+            Ok(b) => md5_hex(&b),
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        let inputs = BTreeMap::from([
+            (rel.to_string(), digest),
+            ("interpreter".to_string(), interp_id.clone()),
+            ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION"))),
+        ]);
+        match cache.lookup(&format!("pyc {rel}"), &inputs) {
+            Some(out) => files.extend(out),
+            None => misses.push((rel.to_string(), inputs)),
+        }
+    }
+    if misses.is_empty() {
+        return (files, errors);
+    }
+    let n = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).min(misses.len()).max(1);
+    let compiler = match Compiler::start(python, n) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(e.to_string());
+            return (files, errors);
+        }
+    };
+    let sources: Vec<Source> = misses.iter().map(|(rel, _)| Source { key: rel.clone(), path: src.join(rel) }).collect();
+    for ((rel, inputs), r) in misses.into_iter().zip(compiler.compile(&sources, opts)) {
+        match r {
+            Ok(bytes) => {
+                let outs = vec![(pyc::pyc_path(&rel, &compiler.info, opts), bytes)];
+                cache.store(&format!("pyc {rel}"), inputs, &outs, explain);
+                files.extend(outs);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (files, errors)
+}
+
+/// Identifies the interpreter without starting it (its path as found on PATH, resolved through
+/// symlinks, with size and mtime), so a no-change rebuild starts no Python at all.
+fn interpreter_id(python: &Path) -> Result<String, String> {
+    let found = if python.components().count() > 1 {
+        Some(python.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(python)).find(|c| c.is_file()))
+    };
+    let Some(found) = found else { return Err(format!("python interpreter {}: not found on PATH", fsutil::display(python))) };
+    let real = std::fs::canonicalize(&found).map_err(|e| format!("{}: {e}", fsutil::display(&found)))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", fsutil::display(&real)))?;
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()).unwrap_or(0);
+    let pyenv = std::env::var("PYENV_VERSION").unwrap_or_default();
+    Ok(format!("{} {} {mtime} {pyenv}", fsutil::display(&real), meta.len()))
+}
+
+pub fn build_main(args: BuildArgs) -> ExitCode {
+    if let Some(j) = args.jobs {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
+    }
+    let started = Instant::now();
+    match build(&args) {
+        Ok(outcome) => {
+            for line in &outcome.explain {
+                eprintln!("{line}");
+            }
+            print_summary(&args, &outcome, started.elapsed());
+            if let Some(report) = &args.report {
+                if let Err(e) = fsutil::atomic_write(report, super::report::html(&outcome).as_bytes()) {
+                    return crate::cli::fail([e]);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => crate::cli::fail(errors),
+    }
+}
+
+fn print_summary(args: &BuildArgs, o: &Outcome, took: Duration) {
+    eprintln!(
+        "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache) in {:.0} ms",
+        o.files_in,
+        o.files_out,
+        fsutil::display(&args.out),
+        o.cache_hits,
+        o.units,
+        took.as_secs_f64() * 1000.0
+    );
+    for (kind, k) in &o.kinds {
+        let saved = k.bytes_in as i64 - k.bytes_out as i64;
+        eprintln!("  {kind:<14} {:>5} files  {:>10} → {:>10} bytes  ({saved:+} saved)", k.files, k.bytes_in, k.bytes_out);
+    }
+    let stages: Vec<String> = o.stages.iter().map(|(s, t)| format!("{s} {:.0} ms", t * 1000.0)).collect();
+    eprintln!("  stages: {}", stages.join(", "));
+}
