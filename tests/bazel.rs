@@ -438,7 +438,8 @@ fn bazel_bad_input_shows_the_tools_position() {
     );
 }
 
-/// `kiln build examples/shop` and `bazel build //:dist` give the same dist, byte for byte.
+/// `kiln build examples/shop` and `bazel build //:dist` give the same dist, byte for byte, and
+/// the same archive (whose entries also carry modes, which Bazel's outputs do not keep).
 #[test]
 fn bazel_dist_equals_kiln_build() {
     if !require("bazel") {
@@ -446,7 +447,8 @@ fn bazel_dist_equals_kiln_build() {
     }
     let bazel = Bazel::new("parity");
     let kiln_dist = bazel.tmp().join("kiln-dist");
-    let o = run(Command::new(bin("kiln")).arg("build").arg(shop()).arg("-o").arg(&kiln_dist));
+    let kiln_archive = bazel.tmp().join("kiln-dist.tar.zst");
+    let o = run(Command::new(bin("kiln")).arg("build").arg(shop()).arg("-o").arg(&kiln_dist).arg("--archive").arg(&kiln_archive));
     assert!(
         o.status.success(),
         "`kiln build examples/shop -o DIR` failed, so the Bazel dist cannot be compared with it \
@@ -454,8 +456,11 @@ fn bazel_dist_equals_kiln_build() {
         stderr(&o)
     );
     let ws = make_ws(&bazel.tmp().join("ws"));
-    bazel.build_ok(&ws, &[]);
+    bazel.build_ok(&ws, &["//examples/shop:dist_archive".to_string()]);
     assert_same_dist(&dist_bytes(&kiln_dist), &dist_bytes(&ws.join(DIST)), "`kiln build` vs `bazel build //:dist`");
+    let a = fs::read(&kiln_archive).unwrap();
+    let b = fs::read(ws.join("bazel-bin/examples/shop/dist_archive.tar.zst")).unwrap();
+    assert!(a == b, "`kiln build --archive x.tar.zst` and //examples/shop:dist_archive differ");
 }
 
 /// examples/shop/blocks.bzl is what `kiln scan --bazel` writes for the templates.

@@ -37,11 +37,21 @@ def params(args):
     args.set_param_file_format("multiline")
     return args
 
-def dist_info(lines = [], inputs = [], transitive = []):
+def dist_info(lines = [], trees = [], inputs = [], transitive = []):
     return KilnDistInfo(
         lines = depset(lines, transitive = [t.lines for t in transitive]),
-        inputs = depset(inputs, transitive = [t.inputs for t in transitive]),
+        trees = depset(trees, transitive = [t.trees for t in transitive]),
+        inputs = depset(inputs + [t.tree for t in trees], transitive = [t.inputs for t in transitive]),
     )
 
 def dist_line(dest, src):
+    """A source file's line of kiln-dist-assemble's params: `dest<TAB>src` (its mode kept)."""
     return "%s\t%s" % (dest, src.path)
+
+def dist_output_line(dest, out):
+    """A generated file's line: mode 644, not the 0555 Bazel gives every output."""
+    return "%s\t%s\t644" % (dest, out.path)
+
+def dist_tree(dest, tree):
+    """A tree artifact whose files go under `dest` (expanded into lines by kiln_dist)."""
+    return struct(dest = dest, tree = tree)

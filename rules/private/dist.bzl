@@ -5,6 +5,11 @@ load(":providers.bzl", "KilnDistInfo")
 
 _ARCHIVES = ["tar.zst", "tar.gz", "zip"]
 
+def _tree_line(f):
+    # One generated file of an expanded tree artifact (mode 644, not Bazel's 0555);
+    # kiln_dist's format_each puts the dest prefix first.
+    return "%s\t%s\t644" % (f.tree_relative_path, f.path)
+
 def _kiln_dist_impl(ctx):
     tc = toolchain(ctx)
     fmt = ctx.attr.format
@@ -15,48 +20,33 @@ def _kiln_dist_impl(ctx):
 
     # Every dest is relative to the package: the app's package holds kiln_dist and its deps.
     root = pkg_path(ctx)
-    lines = []
-    for f in ctx.files.data:
-        lines.append(dist_line(rel_to(root, f, str(ctx.label)), f))
+    lines = [dist_line(rel_to(root, f, str(ctx.label)), f) for f in ctx.files.data]
     infos = [d[KilnDistInfo] for d in ctx.attr.deps]
-    all_lines = depset(lines, transitive = [i.lines for i in infos])
 
-    # `dest<TAB>src` lines, one per line: a params file written by Bazel, never flattened here.
-    lines_args = ctx.actions.args()
-    lines_args.use_param_file("--params=%s", use_always = True)
-    lines_args.set_param_file_format("multiline")
-    lines_args.add_all(all_lines)
+    # kiln-dist-assemble's params: `dest<TAB>src` lines, in a file Bazel writes. File lines stay
+    # a depset; the trees (one per asset, block, bytecode batch) are listed here, in the one
+    # top-level rule, and expanded into their files only when the action runs.
+    params = ctx.actions.args()
+    params.use_param_file("--params=%s", use_always = True)
+    params.set_param_file_format("multiline")
+    params.add_all(depset(lines, transitive = [i.lines for i in infos]))
+    for t in depset(transitive = [i.trees for i in infos]).to_list():
+        prefix = "" if t.dest in ("", ".") else t.dest.rstrip("/") + "/"
+        params.add_all([t.tree], map_each = _tree_line, format_each = prefix + "%s")
 
     args = ctx.actions.args()
     if ctx.attr.env_production:
         args.add("--env-production")
     args.add("-o", out.path)
 
-    inputs = depset(ctx.files.data, transitive = [i.inputs for i in infos])
-    reqs = dict(EXEC_REQS)
-    if "dist_assemble" in tc.capabilities:
-        executable = tc.assemble
-        arguments = [args, lines_args]
-    else:
-        # Interim, until kiln-dist-assemble lands: the same CLI in a short Python script.
-        if fmt != "dir":
-            fail("%s: format %r needs kiln-dist-assemble, which this toolchain lacks" % (ctx.label, fmt))
-        executable = tc.python
-        script = ctx.actions.args()
-        script.add(tc.interim_assemble)
-        arguments = [script, args, lines_args]
-        inputs = depset([tc.interim_assemble], transitive = [inputs, tc.python_files])
-        if tc.python_is_host:
-            reqs["no-remote-exec"] = "1"
-
     ctx.actions.run(
-        executable = executable,
-        arguments = arguments,
-        inputs = inputs,
+        executable = tc.assemble,
+        arguments = [args, params],
+        inputs = depset(ctx.files.data, transitive = [i.inputs for i in infos]),
         outputs = [out],
         mnemonic = "KilnDist",
         progress_message = "Assembling %s" % out.short_path,
-        execution_requirements = reqs,
+        execution_requirements = EXEC_REQS,
     )
     return [DefaultInfo(files = depset([out]))]
 

@@ -1,6 +1,6 @@
 """`kiln_hashed` (one asset + the assets it references), `kiln_asset_block`, `kiln_assets`."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_line", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo", "KilnFilesInfo", "KilnWebpInfo")
 
 def _common_hash_args(ctx, args):
@@ -89,7 +89,7 @@ def _kiln_hashed_impl(ctx):
     return [
         DefaultInfo(files = depset([tree, partial])),
         KilnAssetInfo(own_partials = own, partials = partials, by_key = by_key),
-        dist_info(lines = [dist_line(pkg_root, tree)], inputs = [tree]),
+        dist_info(trees = [dist_tree(pkg_root, tree)]),
     ]
 
 _HASH_ATTRS = {
@@ -133,9 +133,6 @@ def _kiln_asset_block_impl(ctx):
         transitive = [assets.partials]
     deps = depset(transitive = transitive)
 
-    if "hash_block" not in tc.capabilities:
-        return _interim_block(ctx, tc, deps)
-
     tree = ctx.actions.declare_directory(ctx.label.name + ".hashed")
     partial = ctx.actions.declare_file(ctx.label.name + ".partial.json")
     args = ctx.actions.args()
@@ -168,38 +165,7 @@ def _kiln_asset_block_impl(ctx):
     return [
         DefaultInfo(files = depset([tree, partial])),
         KilnAssetInfo(own_partials = [partial], partials = depset([partial], transitive = [deps]), by_key = {}),
-        dist_info(lines = [dist_line(ctx.attr.static_root, tree)], inputs = [tree]),
-    ]
-
-def _interim_block(ctx, tc, deps):
-    # Until kiln-hash --block lands: a JS block is concatenated and minified into
-    # f/<name>.js (unversioned, no manifest entry); CSS/LESS blocks (which need @import
-    # inlining) produce nothing. Replaced by the contract form above as soon as the
-    # toolchain's kiln-hash advertises --block.
-    if ctx.attr.kind != "js":
-        return [
-            DefaultInfo(files = depset()),
-            KilnAssetInfo(own_partials = [], partials = deps, by_key = {}),
-            dist_info(),
-        ]
-    out = ctx.actions.declare_file("%s.kiln/f/%s.js" % (ctx.label.name, ctx.label.name))
-    args = ctx.actions.args()
-    args.add("--concat")
-    args.add("-o", out)
-    args.add_all(ctx.files.srcs)
-    ctx.actions.run(
-        executable = tc.minify,
-        arguments = [args],
-        inputs = ctx.files.srcs,
-        outputs = [out],
-        mnemonic = "KilnBlock",
-        progress_message = "Bundling js block %s (interim)" % ctx.label.name,
-        execution_requirements = EXEC_REQS,
-    )
-    return [
-        DefaultInfo(files = depset([out])),
-        KilnAssetInfo(own_partials = [], partials = deps, by_key = {}),
-        dist_info(lines = [dist_line("%s/f/%s.js" % (ctx.attr.static_root, ctx.label.name), out)], inputs = [out]),
+        dist_info(trees = [dist_tree(ctx.attr.static_root, tree)]),
     ]
 
 kiln_asset_block_rule = rule(

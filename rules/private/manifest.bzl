@@ -1,6 +1,6 @@
 """`kiln_manifest`: merges the partial manifests of its deps, collected transitively."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_line", "params", "toolchain")
+load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "params", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo")
 
 def _kiln_manifest_impl(ctx):
@@ -37,7 +37,7 @@ def _kiln_manifest_impl(ctx):
         DefaultInfo(files = depset([out])),
         KilnAssetInfo(own_partials = [], partials = partials, by_key = by_key),
         dist_info(
-            lines = [dist_line(ctx.attr.dest, out)],
+            lines = [dist_output_line(ctx.attr.dest, out)],
             inputs = [out],
             transitive = [d[KilnDistInfo] for d in ctx.attr.deps if KilnDistInfo in d],
         ),

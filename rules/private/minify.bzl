@@ -1,6 +1,6 @@
 """`kiln_minify`: one kiln-minify process over its srcs (JS, CSS, HTML templates)."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_line", "join", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "join", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnFilesInfo")
 
 def _kiln_minify_impl(ctx):
@@ -14,7 +14,7 @@ def _kiln_minify_impl(ctx):
         out = ctx.actions.declare_file("%s.kiln/%s" % (ctx.label.name, key))
         entries.append(struct(key = key, file = out))
         outs.append(out)
-        lines.append(dist_line(join(ctx.attr.root, key), out))
+        lines.append(dist_output_line(join(ctx.attr.root, key), out))
     if not outs:
         fail("%s: no srcs" % ctx.label)
     out_root = outs[0].path[:-(len(entries[0].key) + 1)]
@@ -28,15 +28,11 @@ def _kiln_minify_impl(ctx):
         args.add("--targets", ctx.attr.targets)
     inputs = list(ctx.files.srcs)
     if ctx.file.manifest:
-        if "minify_manifest" not in tc.capabilities:
-            # Interim: this kiln-minify cannot rewrite templates yet; they are minified as they are.
-            pass
-        else:
-            args.add("--manifest", ctx.file.manifest)
-            args.add("--prefix", ctx.attr.prefix)
-            if ctx.attr.cdn_prefix:
-                args.add("--cdn-prefix", ctx.attr.cdn_prefix)
-            inputs.append(ctx.file.manifest)
+        args.add("--manifest", ctx.file.manifest)
+        args.add("--prefix", ctx.attr.prefix)
+        if ctx.attr.cdn_prefix:
+            args.add("--cdn-prefix", ctx.attr.cdn_prefix)
+        inputs.append(ctx.file.manifest)
     inputs_args = params(ctx.actions.args())
     inputs_args.add_all(ctx.files.srcs)
 

@@ -29,9 +29,10 @@ KilnAssetInfo = provider(
 )
 
 KilnDistInfo = provider(
-    doc = "What a target puts in the dist: `dest<TAB>src` lines (dest relative to the dist root; a src that is a directory is copied file by file under dest).",
+    doc = "What a target puts in the dist (dests relative to the dist root, i.e. the package).",
     fields = {
-        "lines": "depset of strings",
-        "inputs": "depset of Files the lines name",
+        "lines": "depset of `dest<TAB>src` strings, one per file",
+        "trees": "depset of struct(dest, tree): tree artifacts whose files go under dest",
+        "inputs": "depset of the Files and trees named",
     },
 )

@@ -1,6 +1,6 @@
 """`kiln_pyc`: reproducible bytecode from the toolchain's Python, one batch process."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_line", "params", "pkg_path", "toolchain")
+load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "toolchain")
 
 def _kiln_pyc_impl(ctx):
     tc = toolchain(ctx)
@@ -34,7 +34,7 @@ def _kiln_pyc_impl(ctx):
     )
     return [
         DefaultInfo(files = depset([tree])),
-        dist_info(lines = [dist_line(ctx.attr.root, tree)], inputs = [tree]),
+        dist_info(trees = [dist_tree(ctx.attr.root, tree)]),
     ]
 
 kiln_pyc = rule(

@@ -21,9 +21,6 @@ _TOOLS = [
 
 # feature name → (tool, text its --help prints once the contract form exists).
 _PROBES = {
-    "dist_assemble": ("kiln-dist-assemble", "--params"),
-    "hash_block": ("kiln-hash", "--block"),
-    "minify_manifest": ("kiln-minify", "--manifest"),
     "webp": ("kiln-webp", "--partial"),
 }
 

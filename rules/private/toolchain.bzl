@@ -17,14 +17,12 @@ def _kiln_toolchain_impl(ctx):
         # A host interpreter is not an input a remote executor can have: cache, but run locally.
         python_is_host = not ctx.files.python_files,
         lessc = ctx.executable.lessc,
-        interim_assemble = ctx.file._interim_assemble,
         capabilities = ctx.attr.capabilities,
     )]
 
 kiln_toolchain = rule(
     implementation = _kiln_toolchain_impl,
-    doc = """The kiln binaries and a Python interpreter (for kiln_pyc and, until kiln-dist-assemble
-lands, the interim assembler). To compile with rules_python's hermetic interpreter instead of the
+    doc = """The kiln binaries and a Python interpreter (for kiln_pyc). To compile with rules_python's hermetic interpreter instead of the
 host's, declare your own kiln_toolchain with `python = "@python_3_11_host//:python"` (any
 executable file target) and `python_files = ["@python_3_11//:files"]` (its standard library,
 so that remote executors receive it), wrap it in `toolchain(toolchain_type =
@@ -40,6 +38,5 @@ so that remote executors receive it), wrap it in `toolchain(toolchain_type =
         "python_files": attr.label_list(allow_files = True, cfg = "exec", doc = "The interpreter's runtime files (empty: a host interpreter)"),
         "lessc": attr.label(executable = True, cfg = "exec", allow_single_file = True, doc = "LESS compiler for kiln_asset_block(kind = \"less\"); optional"),
         "capabilities": attr.string_list(doc = "Contract forms the binaries implement (probed by the kiln_toolchain repository)"),
-        "_interim_assemble": attr.label(default = Label("//rules/private:assemble.py"), allow_single_file = True),
     },
 )

@@ -46,9 +46,10 @@ struct Args {
     /// LESS compiler for `--block less` (a toolchain input).
     #[arg(long, value_name = "PATH")]
     lessc: Option<PathBuf>,
-    /// Browser targets for stylesheet bundles (a browserslist query).
-    #[arg(long, value_name = "QUERY")]
-    targets: Option<String>,
+    /// Browser targets for stylesheet bundles (a browserslist query); the same default as
+    /// kiln-minify and `kiln build`, so a block gets the same bytes and version from each.
+    #[arg(long, value_name = "QUERY", default_value = "defaults")]
+    targets: String,
     /// Version every file under the roots (sorted walk; dotfiles skipped; symlinks out refused).
     #[arg(long)]
     all: bool,
@@ -126,11 +127,9 @@ fn main() -> ExitCode {
     };
     if let Some(kind) = args.block {
         let mut mopts = MinifyOptions::default();
-        if let Some(q) = &args.targets {
-            match minify::css::targets(q) {
-                Ok(t) => mopts.targets = t,
-                Err(e) => return cli::usage(format!("--targets {q}: {e}")),
-            }
+        match minify::css::targets(&args.targets) {
+            Ok(t) => mopts.targets = t,
+            Err(e) => return cli::usage(format!("--targets {}: {e}", args.targets)),
         }
         // The block's files as named (a sandbox presents them as symlinks).
         let given = inputs.iter().map(|i| (i.key.clone(), i.path.clone())).collect();

@@ -509,7 +509,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     // 5. Asset blocks, each cached by its version (known before compiling).
     stage.next("blocks");
     let defs = scan::block_defs(&templates);
-    let bopts = BlockOptions { hash: HashOptions { compress: false, ..hopts.clone() }, minify: mopts, lessc: args.lessc.clone() };
+    let bopts = BlockOptions { hash: HashOptions { compress: false, ..hopts.clone() }, minify: mopts, lessc: args.lessc.clone(), ..Default::default() };
     let block_results: Vec<Result<(String, manifest::BlockEntry, Outputs), String>> = defs
         .par_iter()
         .map(|d| {
