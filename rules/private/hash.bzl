@@ -115,8 +115,6 @@ kiln_hashed = rule(
     toolchains = [TOOLCHAIN],
 )
 
-_EXT = {"css": "css", "js": "js", "less": "css"}
-
 def _kiln_asset_block_impl(ctx):
     tc = toolchain(ctx)
     root = pkg_path(ctx, ctx.attr.static_root)
