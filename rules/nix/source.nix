@@ -10,16 +10,21 @@ let
     in ls >= lf && substring (ls - lf) lf s == suf;
 
   # Development artifacts: directories skipped wherever they are.
-  devDirs = [ "venv" ".venv" ".git" ".asok" "node_modules" "__pycache__" ];
+  devDirs = [
+    ".git" ".hg" ".svn" ".asok" ".kiln-cache" ".venv" "venv" "node_modules" "__pycache__" ".pytest_cache"
+    ".mypy_cache" ".ruff_cache" ".tox" ".idea" ".vscode"
+  ];
   # Build outputs: only at the app root.
   outputDirs = [ "dist" "build" ];
 
   secretFile = name:
-    elem name [ ".env" ".npmrc" ".pypirc" ]
-    || hasPrefix ".env." name || hasPrefix "id_rsa" name
-    || hasSuffix ".pem" name || hasSuffix ".key" name;
+    elem name [ ".env" ".npmrc" ".pypirc" ".netrc" ".htpasswd" ".git-credentials" ]
+    || hasPrefix ".env." name
+    || builtins.any (p: hasPrefix p name) [ "id_rsa" "id_dsa" "id_ecdsa" "id_ed25519" ]
+    || builtins.any (x: hasSuffix x name) [ ".pem" ".key" ".p12" ".pfx" ".jks" ".keystore" ];
   devFile = withDb: name:
-    elem name [ ".DS_Store" ] || hasSuffix ".pyc" name
+    elem name [ ".DS_Store" "Thumbs.db" "BUILD" "BUILD.bazel" "WORKSPACE" "WORKSPACE.bazel" "MODULE.bazel" ]
+    || hasSuffix ".pyc" name || hasSuffix ".pyo" name || hasSuffix ".bzl" name
     || (!withDb && hasPrefix "db.sqlite3" name);
 
   # rel: path relative to the app root ("" for the root itself).

@@ -46,8 +46,7 @@ struct Args {
     /// LESS compiler for `--block less` (a toolchain input).
     #[arg(long, value_name = "PATH")]
     lessc: Option<PathBuf>,
-    /// Browser targets for stylesheet bundles (a browserslist query); the same default as
-    /// kiln-minify and `kiln build`, so a block gets the same bytes and version from each.
+    /// Browser targets for stylesheet bundles (a browserslist query), as kiln-minify's.
     #[arg(long, value_name = "QUERY", default_value = "defaults")]
     targets: String,
     /// Version every file under the roots (sorted walk; dotfiles skipped; symlinks out refused).

@@ -1,0 +1,510 @@
+//! Remote execution on a real Remote Execution API cluster: tests/remote/cluster starts BuildGrid
+//! (CAS on disk, Redis action cache, PostgreSQL scheduler) and workers from tests/remote/worker.py
+//! on 127.0.0.1; Bazel (Debian's bazel-bootstrap) builds with tests/remote/bazelrc's configs.
+//! The tests read Bazel's process summary and execution log, never just its exit code: Bazel
+//! still succeeds when the remote side quietly falls back or misses.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+fn cluster_script() -> PathBuf {
+    repo().join("tests/remote/cluster")
+}
+
+/// Everything the cluster needs: fails under CI=true when missing, skips elsewhere.
+fn cluster_tools() -> bool {
+    // pg_ctlcluster comes with Debian's postgresql (whose server binaries are off PATH).
+    require("bazel") && require("redis-server") && require("pg_ctlcluster") && require("setpriv")
+}
+
+/// A temporary directory the cluster's unprivileged user can traverse (tempfile makes it 0700).
+fn open_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// A running cluster; stopped (by the PIDs it started) when dropped, even when a test fails.
+struct Cluster {
+    state: PathBuf,
+    executor: String,
+    cache: String,
+}
+
+impl Cluster {
+    fn up(state: &Path) -> Cluster {
+        let started = Instant::now();
+        let o = run(Command::new(cluster_script()).arg("up").arg(state));
+        assert!(o.status.success(), "cluster up failed:\n{}", stderr(&o));
+        eprintln!("cluster up: {:.1} s\n{}", started.elapsed().as_secs_f64(), stderr(&o));
+        let (executor, cache) = parse_endpoints(&String::from_utf8_lossy(&o.stdout));
+        Cluster { state: state.to_path_buf(), executor, cache }
+    }
+
+    /// PIDs from run/*.pid (the processes `up` started).
+    fn pids(&self) -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(self.state.join("run")).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some(name) = name.strip_suffix(".pid") {
+                let text = fs::read_to_string(&path).unwrap();
+                out.insert(name.to_string(), text.split_whitespace().next().unwrap().parse().unwrap());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let o = run(Command::new(cluster_script()).arg("down").arg(&self.state));
+        if !o.status.success() {
+            eprintln!("cluster down failed:\n{}", stderr(&o));
+        }
+    }
+}
+
+fn parse_endpoints(stdout: &str) -> (String, String) {
+    let get = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} line in cluster output:\n{stdout}"))
+            .to_string()
+    };
+    let (executor, cache) = (get("REMOTE_EXECUTOR="), get("REMOTE_CACHE="));
+    for url in [&executor, &cache] {
+        assert!(url.starts_with("grpc://127.0.0.1:"), "not a loopback gRPC address: {url}");
+    }
+    (executor, cache)
+}
+
+/// A process that is gone (or a zombie nobody reaped: finished all the same).
+fn running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            state != Some('Z')
+        }
+        Err(_) => false,
+    }
+}
+
+// --- the scratch workspace --------------------------------------------------------------------
+
+const SCRATCH_DEFS: &str = r#"
+def _tree_impl(ctx):
+    out = ctx.actions.declare_directory(ctx.label.name)
+    ctx.actions.run(
+        executable = ctx.executable.tool,
+        arguments = [out.path] + [f.path for f in ctx.files.srcs],
+        inputs = ctx.files.srcs,
+        outputs = [out],
+        mnemonic = "ScratchTree",
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+scratch_tree = rule(
+    implementation = _tree_impl,
+    attrs = {
+        "srcs": attr.label_list(allow_files = True),
+        "tool": attr.label(executable = True, cfg = "exec", allow_single_file = True),
+    },
+)
+
+# No PATH and one variable: the worker must hand the command exactly this environment.
+def _env_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".txt")
+    ctx.actions.run(
+        executable = "/bin/sh",
+        arguments = ["-c", 'exec /usr/bin/env > "$1"', "sh", out.path],
+        outputs = [out],
+        env = {"KILN_SCRATCH": "1"},
+        mnemonic = "ScratchEnv",
+    )
+    return [DefaultInfo(files = depset([out]))]
+
+scratch_env = rule(implementation = _env_impl)
+"#;
+
+const SCRATCH_BUILD: &str = r#"
+load(":defs.bzl", "scratch_env", "scratch_tree")
+
+# A shell tool declared as an input.
+genrule(
+    name = "upper",
+    srcs = ["words.txt"],
+    outs = ["upper.txt"],
+    tools = ["tools/upper.sh"],
+    cmd = "$(location tools/upper.sh) $< $@",
+)
+
+# A directory output (REAPI Tree), then an action that takes it as input.
+scratch_tree(
+    name = "tree",
+    srcs = ["words.txt", ":upper", "empty.txt"],
+    tool = "tools/tree.sh",
+)
+
+genrule(
+    name = "listing",
+    srcs = [":tree"],
+    outs = ["listing.txt"],
+    cmd = "(cd $(location :tree) && find . -type f | LC_ALL=C sort | while read -r f; do echo \"$$(sha256sum < $$f | cut -c1-16) $$f\"; done) > $@",
+)
+
+scratch_env(name = "env")
+
+# The worker hides the host's Python: an action cannot lean on it by accident.
+genrule(
+    name = "bare",
+    outs = ["bare.txt"],
+    cmd = "if python3 -c pass 2>/dev/null; then echo python3 runs; else echo no python3; fi > $@",
+)
+
+# A kiln binary that travels to the worker as a declared input.
+genrule(
+    name = "manifest",
+    srcs = ["a.json", "b.json"],
+    outs = ["manifest.json"],
+    tools = ["tools/kiln-manifest-merge"],
+    cmd = "$(location tools/kiln-manifest-merge) -o $@ $(SRCS)",
+)
+"#;
+
+const UPPER_SH: &str = "#!/bin/sh\nset -eu\ntr a-z A-Z < \"$1\" > \"$2\"\n";
+const TREE_SH: &str = "#!/bin/sh\nset -eu\nout=$1\nmkdir -p \"$out/sub/empty-dir\"\ncp \"$2\" \"$out/words.txt\"\ncp \"$3\" \"$out/sub/upper.txt\"\ncp \"$4\" \"$out/empty.txt\"\nprintf 'nested\\n' > \"$out/sub/deeper.txt\"\n";
+const PARTIAL_A: &str = r#"{"version":1,"assets":{"css/a.css":{"version":"0123456789abcdef0123456789abcdef","versioned_path":"css/a.0123456789ab.css","integrity":"sha384-a"}}}
+"#;
+const PARTIAL_B: &str = r#"{"version":1,"assets":{"js/b.js":{"version":"fedcba9876543210fedcba9876543210","versioned_path":"js/b.fedcba987654.js","integrity":"sha384-b"}}}
+"#;
+const SCRATCH_MNEMONICS: [&str; 3] = ["Genrule", "ScratchTree", "ScratchEnv"];
+const SCRATCH_OUTPUTS: [&str; 5] = ["upper.txt", "listing.txt", "env.txt", "manifest.json", "bare.txt"];
+
+fn write_exec(path: &Path, bytes: impl AsRef<[u8]>) {
+    write(path, bytes);
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The scratch workspace: its .bazelrc is tests/remote/bazelrc plus what the root .bazelrc has.
+fn make_scratch(ws: &Path, words: &str) {
+    write(&ws.join("WORKSPACE"), "workspace(name = \"scratch\")\n");
+    let mut rc = fs::read_to_string(repo().join("tests/remote/bazelrc")).unwrap();
+    rc.push_str("\n# As in the root .bazelrc: actions see a fixed PATH, and nothing is downloaded.\n");
+    rc.push_str("build --incompatible_strict_action_env\ncommon --experimental_repository_disable_download\n");
+    write(&ws.join(".bazelrc"), rc);
+    write(&ws.join("defs.bzl"), SCRATCH_DEFS);
+    write(&ws.join("BUILD"), SCRATCH_BUILD);
+    write(&ws.join("words.txt"), words);
+    write(&ws.join("empty.txt"), "");
+    write(&ws.join("a.json"), PARTIAL_A);
+    write(&ws.join("b.json"), PARTIAL_B);
+    write_exec(&ws.join("tools/upper.sh"), UPPER_SH);
+    write_exec(&ws.join("tools/tree.sh"), TREE_SH);
+    write_exec(&ws.join("tools/kiln-manifest-merge"), fs::read(bin("kiln-manifest-merge")).unwrap());
+}
+
+/// Copies a workspace's sources (not its bazel-* convenience links) to another path.
+fn copy_workspace(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("bazel-") {
+            continue;
+        }
+        let dest = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+// --- Bazel -------------------------------------------------------------------------------------
+
+struct Bazel {
+    ws: PathBuf,
+    output_root: PathBuf,
+}
+
+impl Bazel {
+    /// A Bazel with its own (fresh) output root. The user's rc file is left out; the system one
+    /// stays: Debian's bazel finds its install base through /etc/bazel.bazelrc.
+    fn new(ws: &Path, output_root: &Path) -> Bazel {
+        Bazel { ws: ws.to_path_buf(), output_root: output_root.to_path_buf() }
+    }
+
+    fn cmd(&self, verb: &str) -> Command {
+        let mut c = Command::new("bazel");
+        c.current_dir(&self.ws)
+            .arg(format!("--output_user_root={}", self.output_root.display()))
+            .args(["--nohome_rc", "--max_idle_secs=120", verb])
+            .env_remove("USE_BAZEL_VERSION");
+        if verb == "build" {
+            c.args(["--color=no", "--curses=no"]);
+        }
+        c
+    }
+
+    fn build(&self, args: &[String], exec_log: &Path) -> Output {
+        let started = Instant::now();
+        let o = run(self.cmd("build").args(args).arg(format!("--execution_log_json_file={}", exec_log.display())));
+        eprintln!("bazel build {}: {:.1} s", args.join(" "), started.elapsed().as_secs_f64());
+        assert!(o.status.success(), "bazel build {args:?} failed:\n{}", stderr(&o));
+        o
+    }
+
+    fn shutdown(&self) {
+        run(&mut self.cmd("shutdown"));
+    }
+}
+
+impl Drop for Bazel {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// `INFO: 6 processes: 1 internal, 5 remote.` → {"internal": 1, "remote": 5}.
+fn process_summary(o: &Output) -> BTreeMap<String, u64> {
+    let err = stderr(o);
+    let line = err
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once(" processes: ").map(|(_, rest)| rest.to_string()))
+        .unwrap_or_else(|| panic!("no process summary in Bazel's output:\n{err}"));
+    let mut out = BTreeMap::new();
+    for part in line.trim_end_matches('.').split(", ") {
+        let (n, kind) = part.split_once(' ').unwrap_or_else(|| panic!("odd summary part {part:?} in {line:?}"));
+        out.insert(kind.to_string(), n.parse().unwrap());
+    }
+    out
+}
+
+/// (mnemonic, runner) of every spawn in a JSON execution log (a stream of JSON objects).
+fn spawns(exec_log: &Path) -> Vec<(String, String)> {
+    let text = fs::read_to_string(exec_log).unwrap();
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<serde_json::Value>()
+        .map(|v| {
+            let v = v.unwrap();
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (field("mnemonic"), field("runner"))
+        })
+        .collect()
+}
+
+/// Every spawn of the given mnemonics ran with `runner`, and there were `count` of them.
+fn assert_runners(exec_log: &Path, mnemonics: &[&str], runner: &str, count: usize) {
+    let all = spawns(exec_log);
+    let ours: Vec<_> = all.iter().filter(|(m, _)| mnemonics.contains(&m.as_str())).collect();
+    assert_eq!(ours.len(), count, "expected {count} spawns of {mnemonics:?}, the log has {all:?}");
+    for (m, r) in ours {
+        assert_eq!(r, runner, "a {m} spawn ran as {r:?}, not {runner:?}; log: {all:?}");
+    }
+}
+
+fn outputs(ws: &Path) -> BTreeMap<String, Vec<u8>> {
+    SCRATCH_OUTPUTS.iter().map(|f| (f.to_string(), fs::read(ws.join("bazel-bin").join(f)).unwrap())).collect()
+}
+
+/// The scratch workspace built on the cluster from a fresh output base (every action remote, the
+/// worker's environment exactly the action's), then, after `clean --expunge`, from a copy at
+/// another path: every action a remote cache hit. Also: the grpc_cache config shares results
+/// built locally, `up` and `down` are idempotent, and `down` leaves none of its processes.
+#[test]
+fn scratch_workspace_runs_remotely_then_hits_the_cache() {
+    if !cluster_tools() {
+        return;
+    }
+    let tmp = open_tempdir();
+    let t = tmp.path();
+    let cluster = Cluster::up(&t.join("state"));
+    let executor = format!("--remote_executor={}", cluster.executor);
+    let cache = format!("--remote_cache={}", cluster.cache);
+
+    // 1. Fresh output base: everything runs on the workers.
+    let ws_a = t.join("a/ws");
+    make_scratch(&ws_a, "alpha\nbeta\n");
+    let first = {
+        let bazel = Bazel::new(&ws_a, &t.join("a/out"));
+        let o = bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("a.log"));
+        let summary = process_summary(&o);
+        assert_eq!(summary.get("remote"), Some(&6), "summary {summary:?}");
+        assert!(summary.keys().all(|k| k == "remote" || k == "internal"), "non-remote processes: {summary:?}");
+        assert_runners(&t.join("a.log"), &SCRATCH_MNEMONICS, "remote", 6);
+        let out = outputs(&ws_a);
+        let clean = run(bazel.cmd("clean").arg("--expunge"));
+        assert!(clean.status.success(), "bazel clean --expunge failed:\n{}", stderr(&clean));
+        out
+    };
+
+    // What the worker produced.
+    assert_eq!(first["upper.txt"], b"ALPHA\nBETA\n");
+    assert_eq!(first["bare.txt"], b"no python3\n", "the worker's actions can run the host's Python");
+    let listing = String::from_utf8(first["listing.txt"].clone()).unwrap();
+    let listed: Vec<&str> = listing.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(listed, ["./empty.txt", "./sub/deeper.txt", "./sub/upper.txt", "./words.txt"], "tree listing:\n{listing}");
+    let env = String::from_utf8(first["env.txt"].clone()).unwrap();
+    let names: BTreeSet<&str> = env.lines().map(|l| l.split_once('=').unwrap().0).collect();
+    // sh itself exports PWD; nothing else may appear (no PATH, HOME, TZ, LANG, USER from the worker).
+    assert_eq!(names, BTreeSet::from(["KILN_SCRATCH", "PWD"]), "action environment:\n{env}");
+    let pwd = env.lines().find_map(|l| l.strip_prefix("PWD=")).unwrap();
+    assert!(
+        Path::new(pwd).starts_with(&cluster.state),
+        "the action ran in {pwd}, not in a worker's build directory under {:?}",
+        cluster.state
+    );
+    // The kiln binary ran on the worker exactly as it runs here.
+    let local = t.join("local-manifest.json");
+    let o = run(Command::new(bin("kiln-manifest-merge")).arg("-o").arg(&local).arg(ws_a.join("a.json")).arg(ws_a.join("b.json")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(first["manifest.json"], fs::read(&local).unwrap(), "remote and local kiln-manifest-merge differ");
+
+    // `up` again: nothing restarts, the same endpoints.
+    let pids = cluster.pids();
+    let again = run(Command::new(cluster_script()).arg("up").arg(&cluster.state));
+    assert!(again.status.success(), "second up failed:\n{}", stderr(&again));
+    assert_eq!(parse_endpoints(&String::from_utf8_lossy(&again.stdout)), (cluster.executor.clone(), cluster.cache.clone()));
+    assert_eq!(cluster.pids(), pids, "a second up restarted processes");
+
+    // 2. The same build from a copy at another path, fresh output base: all remote cache hits.
+    let ws_b = t.join("b/elsewhere/ws");
+    copy_workspace(&ws_a, &ws_b);
+    {
+        let bazel = Bazel::new(&ws_b, &t.join("b/out"));
+        let o = bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("b.log"));
+        let summary = process_summary(&o);
+        assert_eq!(summary.get("remote cache hit"), Some(&6), "summary {summary:?}");
+        assert!(summary.keys().all(|k| k == "remote cache hit" || k == "internal"), "summary {summary:?}");
+        assert_runners(&t.join("b.log"), &SCRATCH_MNEMONICS, "remote cache hit", 6);
+        let second = outputs(&ws_b);
+        for f in SCRATCH_OUTPUTS.iter().filter(|f| **f != "env.txt") {
+            assert!(first[*f] == second[*f], "{f} differs between the build and its cache hit");
+        }
+    }
+
+    // 3. Cache only: a changed input is built here and uploaded; a remote build of the same
+    //    sources from yet another path then finds every action in the cache.
+    let ws_c = t.join("c/ws");
+    copy_workspace(&ws_a, &ws_c);
+    write(&ws_c.join("words.txt"), "gamma\n");
+    {
+        let bazel = Bazel::new(&ws_c, &t.join("c/out"));
+        let o = bazel.build(&["--config=grpc_cache".into(), cache.clone(), "//...".into()], &t.join("c.log"));
+        let summary = process_summary(&o);
+        // upper, tree and listing changed and ran here; env, bare and manifest came from the cache.
+        assert_eq!(summary.get("remote cache hit"), Some(&3), "summary {summary:?}");
+        assert!(!summary.contains_key("remote"), "cache-only build executed remotely: {summary:?}");
+        assert_eq!(fs::read(ws_c.join("bazel-bin/upper.txt")).unwrap(), b"GAMMA\n");
+    }
+    let ws_d = t.join("d/ws");
+    copy_workspace(&ws_c, &ws_d);
+    {
+        let bazel = Bazel::new(&ws_d, &t.join("d/out"));
+        bazel.build(&["--config=remote".into(), executor.clone(), "//...".into()], &t.join("d.log"));
+        assert_runners(&t.join("d.log"), &SCRATCH_MNEMONICS, "remote cache hit", 6);
+    }
+
+    // 4. `down` stops exactly what `up` started, and a second `down` is a no-op.
+    let pids = cluster.pids();
+    assert_eq!(pids.len(), 5, "expected postgres, redis, buildgrid and two workers: {pids:?}");
+    drop(cluster);
+    for (name, pid) in &pids {
+        assert!(!running(*pid), "{name} (pid {pid}) still runs after down");
+    }
+    let o = run(Command::new(cluster_script()).arg("down").arg(t.join("state")));
+    assert!(o.status.success(), "second down failed:\n{}", stderr(&o));
+}
+
+/// An `up` that cannot finish (BuildGrid's port is taken) fails and leaves nothing running.
+#[test]
+fn failed_up_leaves_nothing_running() {
+    if !cluster_tools() {
+        return;
+    }
+    let tmp = open_tempdir();
+    let state = tmp.path().join("state");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let o = run(Command::new(cluster_script()).arg("up").arg(&state).env("KILN_REMOTE_GRPC_PORT", port.to_string()));
+    assert_eq!(o.status.code(), Some(1), "up with a taken port: {}", stderr(&o));
+    assert!(stderr(&o).contains("up failed: buildgrid exited"), "{}", stderr(&o));
+    let left: Vec<_> = fs::read_dir(state.join("run")).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.iter().all(|p| p.extension().map_or(true, |e| e != "pid")), "pid files left: {left:?}");
+    // Nothing of this state directory still runs (its paths are on every command line).
+    let state_s = state.to_string_lossy().into_owned();
+    for entry in fs::read_dir("/proc").unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else { continue };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&state_s) && running(pid) {
+            panic!("pid {pid} still runs: {}", String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    drop(taken);
+}
+
+/// The real thing: //:dist on the cluster, then all remote cache hits from a copy at another path.
+#[test]
+#[ignore = "waits for //:dist: the Bazel rules (rules/, BUILD.bazel, WORKSPACE, .bazelrc with the \
+            offline config and tests/remote/bazelrc merged), which this branch does not have yet"]
+fn dist_builds_remotely_then_all_hits() {
+    if !cluster_tools() {
+        return;
+    }
+    assert!(repo().join("BUILD.bazel").exists(), "no root BUILD.bazel (//:dist)");
+    let tmp = open_tempdir();
+    let t = tmp.path();
+    let cluster = Cluster::up(&t.join("state"));
+    let executor = format!("--remote_executor={}", cluster.executor);
+    // Copies of the checkout without build outputs, at two different paths.
+    let copy = |to: &Path| {
+        let o = run(Command::new("git").arg("-C").arg(repo()).args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]));
+        assert!(o.status.success());
+        for rel in o.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let rel = Path::new(std::str::from_utf8(rel).unwrap());
+            let src = repo().join(rel);
+            if src.is_file() {
+                fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
+                fs::copy(&src, to.join(rel)).unwrap();
+            }
+        }
+    };
+    let args = |exec: &str| -> Vec<String> {
+        vec!["--config=offline".into(), "--config=remote".into(), exec.into(), "//:dist".into()]
+    };
+    let ws_a = t.join("a/kiln");
+    copy(&ws_a);
+    let dist_a = {
+        let bazel = Bazel::new(&ws_a, &t.join("a/out"));
+        let o = bazel.build(&args(&executor), &t.join("a.log"));
+        let summary = process_summary(&o);
+        assert!(summary.keys().all(|k| k == "remote" || k == "internal"), "non-remote processes: {summary:?}");
+        let kiln: Vec<_> = spawns(&t.join("a.log")).into_iter().filter(|(m, _)| m.starts_with("Kiln")).collect();
+        assert!(!kiln.is_empty(), "no Kiln* spawns in the execution log");
+        assert!(kiln.iter().all(|(_, r)| r == "remote"), "kiln spawns not all remote: {kiln:?}");
+        let dist = t.join("dist-a");
+        copy_tree(&ws_a.join("bazel-bin/dist"), &dist);
+        run(bazel.cmd("clean").arg("--expunge"));
+        dist
+    };
+    let ws_b = t.join("b/elsewhere/kiln");
+    copy(&ws_b);
+    let bazel = Bazel::new(&ws_b, &t.join("b/out"));
+    bazel.build(&args(&executor), &t.join("b.log"));
+    let kiln: Vec<_> = spawns(&t.join("b.log")).into_iter().filter(|(m, _)| m.starts_with("Kiln")).collect();
+    assert!(!kiln.is_empty() && kiln.iter().all(|(_, r)| r == "remote cache hit"), "not all cache hits: {kiln:?}");
+    assert_same_tree(&dist_a, &ws_b.join("bazel-bin/dist"));
+}
