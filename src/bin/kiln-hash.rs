@@ -130,7 +130,9 @@ fn main() -> ExitCode {
             Ok(t) => mopts.targets = t,
             Err(e) => return cli::usage(format!("--targets {}: {e}", args.targets)),
         }
-        let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone() };
+        // The block's files as named (a sandbox presents them as symlinks).
+        let given = inputs.iter().map(|i| (i.key.clone(), i.path.clone())).collect();
+        let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone(), given };
         let paths: Vec<String> = inputs.iter().map(|i| i.key.clone()).collect();
         let root = &args.roots[0];
         let compiled = match block::compile_block(kind, &paths, root, &known, &bopts) {

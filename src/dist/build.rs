@@ -671,7 +671,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
 
     // Asset blocks, each cached by its version (known before compiling).
     let defs = scan::block_defs(templates);
-    let bopts = BlockOptions { hash: hopts.clone(), minify: mopts, lessc: o.lessc.clone() };
+    let bopts = BlockOptions { hash: hopts.clone(), minify: mopts, lessc: o.lessc.clone(), ..Default::default() };
     let block_results: Vec<Result<(String, manifest::BlockEntry, Outputs), String>> = defs
         .par_iter()
         .map(|d| {

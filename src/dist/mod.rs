@@ -289,8 +289,10 @@ pub fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
-/// Reads `dest<TAB>src` lines into dist files. The same dest twice is fine with the same bytes
-/// and an error naming both sources otherwise; a secret or development artifact is refused.
+/// Reads `dest<TAB>src[<TAB>MODE]` lines into dist files. A file is executable when `src` is,
+/// unless MODE (`644` or `755`) says otherwise: Bazel makes every output it produces 0555, so its
+/// rules mark generated files `644`. The same dest twice is fine with the same bytes and an error
+/// naming both sources otherwise; a secret or development artifact is refused.
 pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<DistError>> {
     let mut errors = Vec::new();
     let mut by_dest: BTreeMap<String, (String, DistFile)> = BTreeMap::new();
@@ -301,6 +303,15 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
         let Some((dest, src)) = line.split_once('\t') else {
             errors.push(DistError::Refused(format!("params line {}: expected dest<TAB>src", n + 1)));
             continue;
+        };
+        let (src, mode) = match src.split_once('\t') {
+            None => (src, None),
+            Some((src, "644")) => (src, Some(false)),
+            Some((src, "755")) => (src, Some(true)),
+            Some((_, other)) => {
+                errors.push(DistError::Refused(format!("params line {}: mode {other:?} is neither 644 nor 755", n + 1)));
+                continue;
+            }
         };
         let dest = match fsutil::normalize_rel(dest) {
             Ok(d) => d,
@@ -329,7 +340,7 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
                 continue;
             }
         };
-        let file = DistFile { dest: dest.clone(), executable: is_executable(&src_path), bytes };
+        let file = DistFile { dest: dest.clone(), executable: mode.unwrap_or_else(|| is_executable(&src_path)), bytes };
         match by_dest.get(&dest) {
             Some((first, prev)) if prev.bytes != file.bytes => {
                 errors.push(DistError::Conflict { dest, first: first.clone(), second: src.to_string() })
@@ -389,6 +400,21 @@ pub fn assemble_main(args: AssembleArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_modes_override_the_source_exec_bit() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.pyc");
+        std::fs::write(&out, "x").unwrap();
+        // As Bazel leaves its outputs.
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let p = out.display();
+        let files = files_from_params(&format!("a.pyc\t{p}\t644\nb.pyc\t{p}\nc.pyc\t{p}\t755\n"), Path::new(".")).unwrap();
+        let exec: Vec<(&str, bool)> = files.iter().map(|f| (f.dest.as_str(), f.executable)).collect();
+        assert_eq!(exec, [("a.pyc", false), ("b.pyc", true), ("c.pyc", true)]);
+        assert!(files_from_params(&format!("a\t{p}\t600\n"), Path::new(".")).is_err());
+    }
 
     #[test]
     fn classifies_like_asok_minus_its_faults() {

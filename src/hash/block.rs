@@ -30,6 +30,18 @@ pub struct BlockOptions {
     pub minify: MinifyOptions,
     /// The `lessc` program for `include_less` blocks (a toolchain input: never looked up on PATH here).
     pub lessc: Option<PathBuf>,
+    /// Files named on the command line (key → path): declared inputs, read as given even when
+    /// they are symlinks out of the root, as Bazel's sandbox presents every input (design §2).
+    /// Other files (imports) are joined to the root and refused if they escape it.
+    pub given: BTreeMap<String, PathBuf>,
+}
+
+/// The file holding `rel`: as given on the command line, else joined safely to the root.
+fn source(root: &Path, rel: &str, opts: &BlockOptions) -> Result<PathBuf, Vec<HashError>> {
+    match opts.given.get(rel) {
+        Some(p) => Ok(p.clone()),
+        None => fsutil::safe_join(root, rel).map_err(|e| vec![e.into()]),
+    }
 }
 
 /// A block's version, known before it is compiled (so an unchanged block is never recompiled):
@@ -94,7 +106,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
         BlockKind::Js => {
             let mut files = Vec::new();
             for p in paths {
-                let file = fsutil::safe_join(root, p).map_err(|e| vec![e.into()])?;
+                let file = source(root, p, opts)?;
                 files.push((fsutil::display(&file), fsutil::read(&file).map_err(|e| vec![e.into()])?));
             }
             minify::minify_concat(Kind::Js, &files, &opts.minify).map_err(|e| vec![e.into()])?
@@ -103,7 +115,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
             let mut parts = Vec::new();
             let mut hoisted = Vec::new();
             for p in paths {
-                let text = if kind == BlockKind::Less { lessc(root, p, opts)? } else { read_text(root, p)? };
+                let text = if kind == BlockKind::Less { lessc(root, p, opts)? } else { read_text(root, p, opts)? };
                 let mut stack = vec![p.clone()];
                 parts.push((p.clone(), inline_css(root, p, &text, known, opts, &mut stack, &mut hoisted)?));
             }
@@ -137,8 +149,8 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     Ok(CompiledBlock { key: block_key(kind, paths), entry, outputs })
 }
 
-fn read_text(root: &Path, rel: &str) -> Result<String, Vec<HashError>> {
-    let file = fsutil::safe_join(root, rel).map_err(|e| vec![e.into()])?;
+fn read_text(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<HashError>> {
+    let file = source(root, rel, opts)?;
     let bytes = fsutil::read(&file).map_err(|e| vec![e.into()])?;
     String::from_utf8(bytes).map_err(|_| vec![HashError::File { path: fsutil::display(&file), message: "stylesheet is not UTF-8".into() }])
 }
@@ -146,7 +158,7 @@ fn read_text(root: &Path, rel: &str) -> Result<String, Vec<HashError>> {
 /// Runs `lessc` on one file; its URLs are rewritten relative to that file (`--rewrite-urls=all`),
 /// so the result is resolved as if it were the file itself.
 fn lessc(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<HashError>> {
-    let file = fsutil::safe_join(root, rel).map_err(|e| vec![e.into()])?;
+    let file = source(root, rel, opts)?;
     let shown = fsutil::display(&file);
     let Some(lessc) = &opts.lessc else {
         return Err(vec![HashError::File { path: shown, message: "include_less needs a LESS compiler: pass --lessc PATH".into() }]);
@@ -214,7 +226,7 @@ fn inline_css(
                     errors.push(at(r, format!("cannot inline @import with `{condition}` into a bundle")));
                     continue;
                 }
-                let dep_text = match read_text(root, &dep) {
+                let dep_text = match read_text(root, &dep, opts) {
                     Ok(t) => t,
                     Err(e) => {
                         errors.extend(e);
@@ -294,6 +306,27 @@ mod tests {
         assert!(css.contains("a{background:url(/s/img/bg.0123456789ab.png#f)}"), "{css}");
         assert!(!css.contains("none.png") && !css.contains("@charset"), "{css}");
         assert!(b.entry.versioned_path.starts_with(&format!("f/{}.", namehash(&["css/app.css".into()]))));
+    }
+
+    #[test]
+    fn files_named_on_the_command_line_are_read_as_given_even_as_symlinks() {
+        // Bazel's sandbox: the root is a real directory, every input a symlink to elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path().join("sandbox/static");
+        write(dir.path(), "real/css/base.css", "a { color: red }\n");
+        write(dir.path(), "real/css/app.css", "@import \"base.css\";\nb { color: blue }\n");
+        std::fs::create_dir_all(r.join("css")).unwrap();
+        for f in ["base.css", "app.css"] {
+            std::os::unix::fs::symlink(dir.path().join("real/css").join(f), r.join("css").join(f)).unwrap();
+        }
+        let k = known(&[("css/base.css", "b1"), ("css/app.css", "a1")]);
+        let paths: Vec<String> = vec!["css/base.css".into(), "css/app.css".into()];
+        let refused = compile_block(BlockKind::Css, &paths, &r, &k, &BlockOptions::default()).unwrap_err();
+        assert!(refused[0].to_string().contains("symlink points outside the root"), "{}", refused[0]);
+        let given = paths.iter().map(|p| (p.clone(), r.join(p))).collect();
+        let b = compile_block(BlockKind::Css, &paths, &r, &k, &BlockOptions { given, ..Default::default() }).unwrap();
+        let css = String::from_utf8(b.outputs.last().unwrap().1.clone()).unwrap();
+        assert!(css.contains("color:red") && css.contains("color:#00f"), "{css}");
     }
 
     #[test]

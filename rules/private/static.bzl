@@ -1,0 +1,100 @@
+"""`kiln_static`: every file under a static root, one minify/webp/hash action per asset."""
+
+load(":hash.bzl", "kiln_assets", "kiln_hashed")
+load(":minify.bzl", "kiln_minify")
+load(":webp.bzl", "kiln_webp")
+
+_MINIFY = ["js", "css"]
+_IMAGES = ["jpg", "jpeg", "png", "gif"]
+
+def _ext(key):
+    base = key.split("/")[-1]
+    return base.split(".")[-1].lower() if "." in base else ""
+
+def kiln_static(
+        name,
+        srcs,
+        root = "src/partials",
+        deps = {},
+        minify = True,
+        webp = False,
+        webp_quality = 80,
+        batch = False,
+        prefix = "/s/",
+        compress = True,
+        visibility = None):
+    """Versions every file of a static root (steps 1–3 of the pipeline, docs/design.md §8).
+
+    Per asset `K` (its path relative to `root`): `<name>_min/K` (kiln_minify, JS and CSS),
+    `<name>_webp/K` (kiln_webp, images, when `webp`), `<name>_hash/K` (kiln_hashed; names that
+    cannot be a source path of the package when `root` starts with `name`): an edit re-runs
+    only that asset's actions and their dependents, and each action is cached on its own. With
+    `batch = True`: one action per step instead (`<name>_min`, `<name>_webp`, `<name>_all`),
+    which is several times faster cold when there are hundreds of small files (one process start
+    instead of hundreds) but re-runs the whole step on any edit. `<name>` groups the result
+    (kiln_assets) for kiln_manifest and kiln_asset_block.
+
+    Args:
+      srcs: the files (a glob under root; dotfiles are skipped, like kiln-hash --all).
+      deps: {asset key: [keys it references]}, e.g. a stylesheet's @import and url() targets
+        (not needed with batch, where kiln-hash orders the batch itself). A reference missing
+        here is an error at its line and column when the asset is versioned.
+      webp: convert images to WebP first (IMAGE_OPTIMIZATION=true in the app's .env).
+    """
+    keys = {}
+    for s in srcs:
+        if not s.startswith(root + "/"):
+            fail("kiln_static %s: %s is not under %s" % (name, s, root))
+        key = s[len(root) + 1:]
+        if key.split("/")[-1].startswith("."):
+            continue
+        keys[key] = s
+    for key, refs in deps.items():
+        for k in [key] + refs:
+            if k not in keys:
+                fail("kiln_static %s: deps names %s, which is not in srcs" % (name, k))
+    if batch:
+        _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility)
+        return
+    hashed = []
+    for key in sorted(keys.keys()):
+        src = keys[key]
+        ext = _ext(key)
+        if minify and ext in _MINIFY:
+            kiln_minify(name = "%s_min/%s" % (name, key), srcs = [src], root = root)
+            src = ":%s_min/%s" % (name, key)
+        elif webp and ext in _IMAGES:
+            kiln_webp(name = "%s_webp/%s" % (name, key), srcs = [src], root = root, quality = webp_quality)
+            src = ":%s_webp/%s" % (name, key)
+        kiln_hashed(
+            name = "%s_hash/%s" % (name, key),
+            srcs = [src],
+            root = root,
+            deps = [":%s_hash/%s" % (name, d) for d in deps.get(key, [])],
+            prefix = prefix,
+            compress = compress,
+        )
+        hashed.append(":%s_hash/%s" % (name, key))
+    kiln_assets(name = name, srcs = hashed, visibility = visibility)
+
+def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility):
+    to_minify = []
+    images = []
+    rest = []
+    for key in sorted(keys.keys()):
+        ext = _ext(key)
+        if minify and ext in _MINIFY:
+            to_minify.append(keys[key])
+        elif webp and ext in _IMAGES:
+            images.append(keys[key])
+        else:
+            rest.append(keys[key])
+    srcs = list(rest)
+    if to_minify:
+        kiln_minify(name = name + "_min", srcs = to_minify, root = root)
+        srcs.append(":%s_min" % name)
+    if images:
+        kiln_webp(name = name + "_webp", srcs = images, root = root, quality = webp_quality)
+        srcs.append(":%s_webp" % name)
+    kiln_hashed(name = name + "_all", srcs = srcs, root = root, prefix = prefix, compress = compress)
+    kiln_assets(name = name, srcs = [":%s_all" % name], visibility = visibility)
