@@ -366,6 +366,13 @@ impl Conn<'_> {
                 first_byte = Some(Instant::now());
             }
             if let Some((head_len, consumed)) = find_head_end(&self.buf, scanned) {
+                let line_len = self.buf.iter().position(|&b| b == b'\n').unwrap_or(head_len);
+                if line_len > self.limits.request_line {
+                    return Err(HeadError::UriTooLong);
+                }
+                if head_len > self.limits.head {
+                    return Err(HeadError::HeadTooLarge);
+                }
                 let head = self.buf[..head_len].to_vec();
                 self.buf.drain(..consumed);
                 return Ok(ReadHead::Head(head));
