@@ -105,6 +105,21 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (nginx's workers), from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def fetch(url: str, encoding: str | None) -> tuple[bytes, dict]:
     req = urllib.request.Request(url, headers={"Accept-Encoding": encoding} if encoding else {})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -205,21 +220,25 @@ def run(ctx):
                 # Alternate the servers so drift in the machine's load hits both alike.
                 for name in (list(ports) if i % 2 == 0 else list(reversed(ports))):
                     url = f"http://127.0.0.1:{ports[name]}/s/{path}"
-                    results[(name, path)].append(ab(ab_bin, url, enc, work / f"{name[:5]}-{i}.csv"))
+                    cpu0 = cpu_seconds(servers[name].pid)
+                    r = ab(ab_bin, url, enc, work / f"{name[:5]}-{i}.csv")
+                    r["cpu"] = cpu_seconds(servers[name].pid) - cpu0
+                    results[(name, path)].append(r)
     finally:
         for proc in servers.values():
             stop(proc)
 
     rows, table = [], []
-    table.append("| Server | Asset | Requests/s (median) | p50 | p99 | max | Failed |")
-    table.append("|---|---|---:|---:|---:|---:|---:|")
+    table.append("| Server | Asset | Requests/s (median) | p50 | p99 | max | Server CPU per 1,000 requests | Failed |")
+    table.append("|---|---|---:|---:|---:|---:|---:|---:|")
     ms = lambda s: f"{s * 1000:.2f} ms"  # noqa: E731
     for label, path, _ in targets:
         for name in ("nginx", "kiln serve"):
             rs = results[(name, path)]
             table.append(f"| {name} | {label} | {statistics.median(r['rps'] for r in rs):,.0f} "
                          f"| {ms(statistics.median(r['p50'] for r in rs))} | {ms(statistics.median(r['p99'] for r in rs))} "
-                         f"| {ms(max(r['max'] for r in rs))} | 0 of {REQUESTS * len(rs):,} |")
+                         f"| {ms(max(r['max'] for r in rs))} "
+                         f"| {ms(statistics.median(r['cpu'] for r in rs) / REQUESTS * 1000)} | 0 of {REQUESTS * len(rs):,} |")
             if path == css["versioned_path"]:
                 rows.append(Row(f"{name} (CSS, gzip)", Stats([r["seconds"] for r in rs]), peer=(name == "nginx")))
 
@@ -234,5 +253,9 @@ def run(ctx):
         f"requests with no failure and no non-2xx response.")
     ctx.note("\n".join(table))
     ctx.note("Latencies are ab's percentiles (per run, then the median over runs; max is the worst of all runs). "
+             "Server CPU is the user + system time the server's processes used during a run (median), from "
+             "/proc: unlike throughput it does not depend on how the scheduler shares the 2 cores between ab, "
+             "the server and other processes (kiln serve runs one thread per connection, 64 here, nginx 2 "
+             "workers, so on a busy machine kiln serve gets a larger share of the CPUs). "
              "The first table is the wall time of each 20,000-request run on the CSS.")
     return rows

@@ -316,6 +316,8 @@ fn framing(head: &Head, limits: &Limits) -> Result<Framing, HeadError> {
 struct Conn<'a> {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The read timeout last set on the socket.
+    read_timeout: Option<Duration>,
     limits: &'a Limits,
 }
 
@@ -332,19 +334,31 @@ enum ReadHead {
 impl Conn<'_> {
     /// Reads more bytes, waiting at most until `deadline`. Ok(0) is end of stream.
     fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.set_read_timeout(Some(deadline - now))?;
         let mut chunk = [0u8; 16 * 1024];
         loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            // Setting the socket timeout is a syscall; keep-alive requests would pay it on
+            // every read for a change of microseconds. So it is only set when it is 50 ms off:
+            // a timeout that fires early is retried below, and 50 ms late does not matter.
+            let remaining = deadline - now;
+            let off = |t: Duration| if t > remaining { t - remaining } else { remaining - t };
+            if self.read_timeout.map_or(true, |t| off(t) > Duration::from_millis(50)) {
+                self.stream.set_read_timeout(Some(remaining))?;
+                self.read_timeout = Some(remaining);
+            }
             match self.stream.read(&mut chunk) {
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if timed_out(&e) && Instant::now() < deadline => {
+                    self.read_timeout = None;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -599,12 +613,11 @@ fn write_response(stream: &mut TcpStream, head_only: bool, resp: Response, keep_
             stream.write_all(&out)?;
             stream.write_all(&b)?;
         }
-        Body::File(f, n) if n <= INLINE_BODY => {
+        Body::File(mut f, n) if n <= INLINE_BODY => {
+            // One read of the known length (read_to_end would probe with several).
             let start = out.len();
-            f.take(n).read_to_end(&mut out)?;
-            if (out.len() - start) as u64 != n {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
-            }
+            out.resize(start + n as usize, 0);
+            f.read_exact(&mut out[start..])?;
             stream.write_all(&out)?;
         }
         Body::File(f, n) => {
@@ -621,7 +634,7 @@ fn write_response(stream: &mut TcpStream, head_only: bool, resp: Response, keep_
 fn serve_connection(stream: TcpStream, remote: SocketAddr, handler: &dyn Handler, limits: &Limits) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(limits.timeout));
-    let mut conn = Conn { stream, buf: Vec::new(), limits };
+    let mut conn = Conn { stream, buf: Vec::new(), read_timeout: None, limits };
     let mut idle = limits.timeout;
     loop {
         let raw = match conn.read_head(idle) {
