@@ -8,7 +8,7 @@ a content-versioned file and each ``{% apply assetman.include_js/css %}`` block
     {"version": 1,
      "assets": {"css/shop.css": {"version": "<md5>", "versioned_path": "css/shop.<12 hex>.css",
                                  "integrity": "sha384-...", "deps": [...]}},
-     "blocks": {"<md5 of paths>": {"versioned_path": "...", "integrity": "...", "paths": [...]}},
+     "blocks": {"<kind>:<md5 of paths>": {"versioned_path": "...", "integrity": "...", "paths": [...]}},
      "lookups": {...}}
 """
 import hashlib
@@ -19,9 +19,10 @@ import os
 __all__ = ["Assetman", "block_key", "load_manifest"]
 
 
-def block_key(paths):
-    """Manifest key of an asset block: md5 hex of the paths joined by newlines."""
-    return hashlib.md5("\n".join(paths).encode("utf-8")).hexdigest()
+def block_key(paths, kind):
+    """Manifest key of an asset block: ``<kind>:<md5 hex of the paths joined by newlines>``
+    (kind is part of a block's identity: js, css or less)."""
+    return "%s:%s" % (kind, hashlib.md5("\n".join(paths).encode("utf-8")).hexdigest())
 
 
 def load_manifest(path):
@@ -67,12 +68,12 @@ class Assetman:
             return self.prefix + entry["versioned_path"]
         return self.prefix + path.lstrip("/")
 
-    def _block(self, body, tag):
+    def _block(self, body, kind, tag):
         paths = self._paths(body)
         if not paths:
             return ""
         if self.manifest is not None:
-            block = self.manifest.get("blocks", {}).get(block_key(paths))
+            block = self.manifest.get("blocks", {}).get(block_key(paths, kind))
             if block and block.get("versioned_path"):
                 return tag(self.prefix + block["versioned_path"], block.get("integrity"))
         return "\n".join(tag(self.static_url(p), None) for p in paths)
@@ -84,9 +85,9 @@ class Assetman:
         return ' integrity="%s" crossorigin="anonymous"' % _attr(integrity)
 
     def include_js(self, body):
-        return self._block(body, lambda url, sri: '<script src="%s"%s></script>'
+        return self._block(body, "js", lambda url, sri: '<script src="%s"%s></script>'
                            % (_attr(url), self._sri(sri)))
 
     def include_css(self, body):
-        return self._block(body, lambda url, sri: '<link rel="stylesheet" href="%s"%s>'
+        return self._block(body, "css", lambda url, sri: '<link rel="stylesheet" href="%s"%s>'
                            % (_attr(url), self._sri(sri)))
