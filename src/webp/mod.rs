@@ -1,0 +1,400 @@
+//! kiln-webp: deterministic WebP encoding of JPEG, PNG and GIF images.
+//!
+//! Each image is decoded with the `image` crate (EXIF orientation applied; dimensions read from
+//! the header and checked against a pixel limit before any pixel is decoded) and encoded with
+//! libwebp built from the `webp`/`libwebp-sys` crates' bundled source: single-threaded, so the
+//! bytes never depend on the machine's or the batch's thread count, and without metadata (EXIF,
+//! XMP and ICC are not written). JPEG and PNG are lossy at `quality` unless `lossless`; GIF is
+//! always lossless (as gif2webp does by default: palette art is what lossless WebP is for, and
+//! lossy ringing shows on flat colour), and an animated GIF becomes an animated WebP with the
+//! GIF's frame durations and loop count.
+
+mod anim;
+mod container;
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use image::codecs::gif::GifDecoder;
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use rayon::prelude::*;
+
+use crate::fsutil::{self, FsError};
+
+/// Default `--max-pixels`: 100 megapixels (a 10000×10000 image; 400 MB of RGBA once decoded).
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+/// WebP's largest width and height.
+pub const WEBP_MAX_DIMENSION: u32 = 16383;
+/// An animation's frames together may hold this many times the pixel limit (frames are decoded
+/// and encoded one at a time, so this bounds time, not memory).
+pub const ANIMATION_PIXEL_FACTOR: u64 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WebpOptions {
+    /// 0–100: lossy quality, or the compression effort when lossless (as cwebp's `-q`).
+    pub quality: f32,
+    pub lossless: bool,
+    /// Near-lossless preprocessing level 0–100 (100 = off); implies lossless.
+    pub near_lossless: Option<u8>,
+    /// Images with more pixels than this are refused before decoding.
+    pub max_pixels: u64,
+}
+
+impl Default for WebpOptions {
+    fn default() -> Self {
+        WebpOptions { quality: 80.0, lossless: false, near_lossless: None, max_pixels: DEFAULT_MAX_PIXELS }
+    }
+}
+
+/// Why one image could not be converted (the path is added by [`WebpError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageProblem {
+    #[error("empty file (0 bytes), not an image")]
+    Empty,
+    #[error("not a JPEG, PNG or GIF image (it starts with {0})")]
+    NotAnImage(String),
+    #[error("{width}×{height} is {pixels} pixels, above the limit of {limit} (--max-pixels); not decoded")]
+    TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("{frames} frames of {width}×{height} are {pixels} pixels, above {factor}× the limit of {limit} (--max-pixels); not decoded")]
+    AnimationTooLarge { frames: u64, width: u32, height: u32, pixels: u64, factor: u64, limit: u64 },
+    #[error("{width}×{height} is larger than WebP allows ({WEBP_MAX_DIMENSION}×{WEBP_MAX_DIMENSION})")]
+    TooLargeForWebp { width: u32, height: u32 },
+    #[error("truncated JPEG: the file ends before its end-of-image marker")]
+    TruncatedJpeg,
+    #[error("GIF has no image in it")]
+    NoFrames,
+    #[error("cannot decode {format}: {why}")]
+    Decode { format: &'static str, why: String },
+    #[error("WebP encoding failed: {0}")]
+    Encode(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebpError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("{path}: {problem}")]
+    Image { path: String, problem: ImageProblem },
+    #[error("{path}: not an image kiln-webp converts (.jpg, .jpeg, .png or .gif)")]
+    Extension { path: String },
+    #[error("{path}: its WebP {webp} would also be the WebP of {other}")]
+    Collision { path: String, webp: String, other: String },
+}
+
+/// One encoded image.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub webp: Vec<u8>,
+    /// Dimensions after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// Whether the WebP carries transparency (only when the source has a non-opaque pixel).
+    pub alpha: bool,
+    /// 1 for a still image.
+    pub frames: u64,
+}
+
+/// Decodes one JPEG, PNG or GIF (by content, not by name) and encodes it to WebP.
+pub fn encode(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
+    if bytes.is_empty() {
+        return Err(ImageProblem::Empty);
+    }
+    let format = match image::guess_format(bytes) {
+        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif)) => f,
+        _ => return Err(ImageProblem::NotAnImage(preview(bytes))),
+    };
+    if format == ImageFormat::Gif {
+        return encode_gif(bytes, opts);
+    }
+    if format == ImageFormat::Jpeg && !container::jpeg_complete(bytes) {
+        return Err(ImageProblem::TruncatedJpeg);
+    }
+    let name = if format == ImageFormat::Jpeg { "JPEG" } else { "PNG" };
+    let decode_err = |e: image::ImageError| ImageProblem::Decode { format: name, why: e.to_string() };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits(opts));
+    // Reads the header only: the dimensions are checked before any pixel is decoded.
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, opts)?;
+    let orientation = decoder.orientation().map_err(decode_err)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    img.apply_orientation(orientation);
+    encode_still(img, &config(opts, false)?)
+}
+
+fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
+    let decode_err = |e: image::ImageError| ImageProblem::Decode { format: "GIF", why: e.to_string() };
+    let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(decode_err)?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, opts)?;
+    let info = container::gif_info(bytes);
+    let pixels = u64::from(width) * u64::from(height);
+    let total = pixels.saturating_mul(info.frames);
+    if info.frames > 1 && total > opts.max_pixels.saturating_mul(ANIMATION_PIXEL_FACTOR) {
+        return Err(ImageProblem::AnimationTooLarge {
+            frames: info.frames,
+            width,
+            height,
+            pixels: total,
+            factor: ANIMATION_PIXEL_FACTOR,
+            limit: opts.max_pixels,
+        });
+    }
+    decoder.set_limits(limits(opts)).map_err(decode_err)?;
+    let config = config(opts, true)?;
+    let mut frames = decoder.into_frames();
+    if info.frames <= 1 {
+        let frame = frames.next().ok_or(ImageProblem::NoFrames)?.map_err(decode_err)?;
+        return encode_still(DynamicImage::ImageRgba8(frame.into_buffer()), &config);
+    }
+    let mut count = 0u64;
+    let mut alpha = false;
+    let anim_frames = frames.map(|f| {
+        let f = f.map_err(decode_err)?;
+        let (num, den) = f.delay().numer_denom_ms();
+        let ms = if den == 0 { 0 } else { num / den };
+        // As gif2webp and browsers do: a delay of 10 ms or less is shown for 100 ms.
+        let duration_ms = if ms <= 10 { 100 } else { i32::try_from(ms).unwrap_or(i32::MAX) };
+        let rgba = f.into_buffer().into_raw();
+        alpha |= rgba.chunks_exact(4).any(|p| p[3] != 255);
+        count += 1;
+        Ok(anim::AnimFrame { rgba, duration_ms })
+    });
+    // GIF's count is of repeats after the first play, WebP's of plays; no count means play once
+    // (the conversion gif2webp makes).
+    let loop_count = match info.repeat {
+        None => 1,
+        Some(0) => 0,
+        Some(n) => n.saturating_add(1),
+    };
+    let webp = anim::encode(width, height, loop_count, &config, anim_frames).map_err(|e| match e {
+        anim::AnimError::Frame(problem) => problem,
+        anim::AnimError::Encode(why) => ImageProblem::Encode(why),
+    })?;
+    Ok(Encoded { webp, width, height, alpha, frames: count })
+}
+
+fn check_size(width: u32, height: u32, opts: &WebpOptions) -> Result<(), ImageProblem> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > opts.max_pixels {
+        return Err(ImageProblem::TooManyPixels { width, height, pixels, limit: opts.max_pixels });
+    }
+    if width > WEBP_MAX_DIMENSION || height > WEBP_MAX_DIMENSION {
+        return Err(ImageProblem::TooLargeForWebp { width, height });
+    }
+    Ok(())
+}
+
+/// The decoders' own allocation limit, in line with --max-pixels (16-bit RGBA is 8 bytes a pixel,
+/// plus room for a conversion copy).
+fn limits(opts: &WebpOptions) -> Limits {
+    let mut l = Limits::default();
+    l.max_alloc = Some(opts.max_pixels.saturating_mul(16).max(64 << 20));
+    l
+}
+
+/// libwebp's configuration: the default preset and method 4 (cwebp's defaults), one thread.
+fn config(opts: &WebpOptions, gif: bool) -> Result<webp::WebPConfig, ImageProblem> {
+    let mut c = webp::WebPConfig::new().map_err(|_| ImageProblem::Encode("libwebp ABI mismatch".into()))?;
+    c.quality = opts.quality;
+    c.lossless = i32::from(opts.lossless || opts.near_lossless.is_some() || gif);
+    if let Some(n) = opts.near_lossless {
+        c.near_lossless = i32::from(n);
+    }
+    // libwebp's multi-threading is deterministic too, but one thread per image keeps every
+    // core busy with a batch and leaves no doubt.
+    c.thread_level = 0;
+    Ok(c)
+}
+
+fn encode_still(img: DynamicImage, config: &webp::WebPConfig) -> Result<Encoded, ImageProblem> {
+    let (width, height) = (img.width(), img.height());
+    let mut alpha = false;
+    let (pixels, layout) = if img.color().has_alpha() {
+        let rgba = img.into_rgba8().into_raw();
+        alpha = rgba.chunks_exact(4).any(|p| p[3] != 255);
+        if alpha {
+            (rgba, webp::PixelLayout::Rgba)
+        } else {
+            // Fully opaque: encode without an alpha channel.
+            (rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(), webp::PixelLayout::Rgb)
+        }
+    } else {
+        (img.into_rgb8().into_raw(), webp::PixelLayout::Rgb)
+    };
+    let mem = webp::Encoder::new(&pixels, layout, width, height)
+        .encode_advanced(config)
+        .map_err(|e| ImageProblem::Encode(format!("{e:?}")))?;
+    Ok(Encoded { webp: mem.to_vec(), width, height, alpha, frames: 1 })
+}
+
+/// The first bytes of a file that is not an image, for the error message.
+fn preview(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(12)];
+    if head.iter().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b)) {
+        let mut s = format!("{:?}", String::from_utf8_lossy(head));
+        if bytes.len() > head.len() {
+            s.insert(s.len() - 1, '…');
+        }
+        s
+    } else {
+        head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// `img/a.jpg` → `img/a.webp`; `None` for a name kiln-webp does not convert.
+pub fn webp_rel(rel: &str) -> Option<String> {
+    let (stem, ext) = rel.rsplit_once('.')?;
+    if stem.is_empty() || stem.ends_with('/') || ext.contains('/') {
+        return None;
+    }
+    match ext.to_ascii_lowercase().as_str() {
+        "jpg" | "jpeg" | "png" | "gif" => Some(format!("{stem}.webp")),
+        _ => None,
+    }
+}
+
+/// One input: its path as given and its path relative to the root (which its outputs keep).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub input: PathBuf,
+    pub rel: String,
+}
+
+/// What one input becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted {
+    /// Output files, relative to the output directory.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// `(original rel, webp rel)` when references must follow the original to the WebP.
+    pub rename: Option<(String, String)>,
+    /// Said on stderr: the WebP was not smaller, so the original was kept.
+    pub note: Option<String>,
+}
+
+/// Converts a batch in parallel (on the current rayon pool). Results are in the jobs' order.
+/// With `replace`, an image whose WebP is smaller becomes only the WebP (and a rename); one whose
+/// WebP is not smaller stays as it is (with a note). Without it, both are written, no renames.
+pub fn convert_batch(jobs: &[Job], opts: &WebpOptions, replace: bool) -> Vec<Result<Converted, WebpError>> {
+    // Decided before any encoding, from names alone, so that it does not depend on sizes.
+    let mut first_for: BTreeMap<String, &Job> = BTreeMap::new();
+    let mut planned: Vec<Result<String, WebpError>> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let path = fsutil::display(&job.input);
+        planned.push(match webp_rel(&job.rel) {
+            None => Err(WebpError::Extension { path }),
+            Some(w) => match first_for.get(&w) {
+                Some(other) if other.rel != job.rel => {
+                    Err(WebpError::Collision { path, webp: w, other: fsutil::display(&other.input) })
+                }
+                _ => {
+                    first_for.insert(w.clone(), job);
+                    Ok(w)
+                }
+            },
+        });
+    }
+    jobs.par_iter()
+        .zip(planned.into_par_iter())
+        .map(|(job, webp_rel)| convert_one(job, &webp_rel?, opts, replace))
+        .collect()
+}
+
+fn convert_one(job: &Job, webp_rel: &str, opts: &WebpOptions, replace: bool) -> Result<Converted, WebpError> {
+    let original = fsutil::read(&job.input)?;
+    let path = fsutil::display(&job.input);
+    let encoded = encode(&original, opts).map_err(|problem| WebpError::Image { path: path.clone(), problem })?;
+    let (webp_len, orig_len) = (encoded.webp.len(), original.len());
+    if !replace {
+        return Ok(Converted {
+            files: vec![(job.rel.clone(), original), (webp_rel.to_string(), encoded.webp)],
+            rename: None,
+            note: None,
+        });
+    }
+    if webp_len < orig_len {
+        Ok(Converted {
+            files: vec![(webp_rel.to_string(), encoded.webp)],
+            rename: Some((job.rel.clone(), webp_rel.to_string())),
+            note: None,
+        })
+    } else {
+        Ok(Converted {
+            files: vec![(job.rel.clone(), original)],
+            rename: None,
+            note: Some(format!(
+                "{path}: kept the original: its WebP would be {webp_len} bytes, not smaller than its {orig_len}"
+            )),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: u32, h: u32, alpha: bool) -> DynamicImage {
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            let a = if alpha && x < w / 2 { (y * 255 / h) as u8 } else { 255 };
+            image::Rgba([(x * 255 / w) as u8, (y * 255 / h) as u8, ((x + y) % 256) as u8, a])
+        });
+        DynamicImage::ImageRgba8(img)
+    }
+
+    fn png_bytes(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn webp_names() {
+        assert_eq!(webp_rel("img/a.jpg").as_deref(), Some("img/a.webp"));
+        assert_eq!(webp_rel("img/a.b.JPEG").as_deref(), Some("img/a.b.webp"));
+        assert_eq!(webp_rel("a.gif").as_deref(), Some("a.webp"));
+        assert_eq!(webp_rel("img/a.svg"), None);
+        assert_eq!(webp_rel("img/.png"), None);
+        assert_eq!(webp_rel("img.png/a"), None);
+        assert_eq!(webp_rel("README"), None);
+    }
+
+    #[test]
+    fn alpha_is_kept_only_where_there_is_transparency() {
+        let opts = WebpOptions::default();
+        let with = encode(&png_bytes(&gradient(64, 48, true)), &opts).unwrap();
+        assert!(with.alpha);
+        let decoded = webp::Decoder::new(&with.webp).decode().unwrap();
+        assert!(decoded.is_alpha());
+        let opaque = encode(&png_bytes(&gradient(64, 48, false)), &opts).unwrap();
+        assert!(!opaque.alpha);
+        assert!(!webp::Decoder::new(&opaque.webp).decode().unwrap().is_alpha());
+        assert_eq!((opaque.width, opaque.height, opaque.frames), (64, 48, 1));
+    }
+
+    #[test]
+    fn refused_before_decoding() {
+        let opts = WebpOptions { max_pixels: 1000, ..WebpOptions::default() };
+        let e = encode(&png_bytes(&gradient(40, 30, false)), &opts).unwrap_err();
+        assert_eq!(e.to_string(), "40×30 is 1200 pixels, above the limit of 1000 (--max-pixels); not decoded");
+        assert!(matches!(encode(b"", &opts), Err(ImageProblem::Empty)));
+        let e = encode(b"hello, this is text\n", &opts).unwrap_err();
+        assert_eq!(e.to_string(), "not a JPEG, PNG or GIF image (it starts with \"hello, this …\")");
+    }
+
+    #[test]
+    fn lossless_roundtrips_exactly() {
+        let img = gradient(33, 17, true);
+        let opts = WebpOptions { lossless: true, ..WebpOptions::default() };
+        let enc = encode(&png_bytes(&img), &opts).unwrap();
+        let back = webp::Decoder::new(&enc.webp).decode().unwrap();
+        assert!(back.is_alpha());
+        // Fully transparent pixels may change colour (invisible); every other one is exact.
+        for (a, b) in img.to_rgba8().pixels().zip(back.chunks_exact(4)) {
+            if a[3] != 0 {
+                assert_eq!(&a.0[..], b);
+            }
+        }
+    }
+}
