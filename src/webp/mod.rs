@@ -296,10 +296,18 @@ pub fn convert_batch(jobs: &[Job], opts: &WebpOptions, replace: bool) -> Vec<Res
             },
         });
     }
-    jobs.par_iter()
-        .zip(planned.into_par_iter())
-        .map(|(job, webp_rel)| convert_one(job, &webp_rel?, opts, replace))
-        .collect()
+    // Largest files first, one image per task: a big image started last would leave the other
+    // cores idle while it encodes. Only the schedule changes; results go back to the jobs' order.
+    let mut tasks: Vec<(usize, Result<String, WebpError>)> = planned.into_iter().enumerate().collect();
+    let size = |i: usize| std::fs::metadata(&jobs[i].input).map(|m| m.len()).unwrap_or(0);
+    tasks.sort_by_cached_key(|(i, _)| (std::cmp::Reverse(size(*i)), *i));
+    let mut done: Vec<(usize, Result<Converted, WebpError>)> = tasks
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|(i, plan)| (i, plan.and_then(|webp_rel| convert_one(&jobs[i], &webp_rel, opts, replace))))
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 fn convert_one(job: &Job, webp_rel: &str, opts: &WebpOptions, replace: bool) -> Result<Converted, WebpError> {
