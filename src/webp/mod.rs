@@ -9,8 +9,8 @@
 //! lossy ringing shows on flat colour), and an animated GIF becomes an animated WebP with the
 //! GIF's frame durations and loop count.
 
-mod anim;
 mod container;
+mod libwebp;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -160,7 +160,7 @@ fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem>
         let rgba = f.into_buffer().into_raw();
         alpha |= rgba.chunks_exact(4).any(|p| p[3] != 255);
         count += 1;
-        Ok(anim::AnimFrame { rgba, duration_ms })
+        Ok(libwebp::AnimFrame { rgba, duration_ms })
     });
     // GIF's count is of repeats after the first play, WebP's of plays; no count means play once
     // (the conversion gif2webp makes).
@@ -169,9 +169,9 @@ fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem>
         Some(0) => 0,
         Some(n) => n.saturating_add(1),
     };
-    let webp = anim::encode(width, height, loop_count, &config, anim_frames).map_err(|e| match e {
-        anim::AnimError::Frame(problem) => problem,
-        anim::AnimError::Encode(why) => ImageProblem::Encode(why),
+    let webp = libwebp::encode(width, height, loop_count, &config, anim_frames).map_err(|e| match e {
+        libwebp::AnimError::Frame(problem) => problem,
+        libwebp::AnimError::Encode(why) => ImageProblem::Encode(why),
     })?;
     Ok(Encoded { webp, width, height, alpha, frames: count })
 }
@@ -196,8 +196,8 @@ fn limits(opts: &WebpOptions) -> Limits {
 }
 
 /// libwebp's configuration: the default preset and method 4 (cwebp's defaults), one thread.
-fn config(opts: &WebpOptions, gif: bool) -> Result<webp::WebPConfig, ImageProblem> {
-    let mut c = webp::WebPConfig::new().map_err(|_| ImageProblem::Encode("libwebp ABI mismatch".into()))?;
+fn config(opts: &WebpOptions, gif: bool) -> Result<libwebp_sys::WebPConfig, ImageProblem> {
+    let mut c = libwebp_sys::WebPConfig::new().map_err(|_| ImageProblem::Encode("libwebp ABI mismatch".into()))?;
     c.quality = opts.quality;
     c.lossless = i32::from(opts.lossless || opts.near_lossless.is_some() || gif);
     if let Some(n) = opts.near_lossless {
@@ -209,25 +209,23 @@ fn config(opts: &WebpOptions, gif: bool) -> Result<webp::WebPConfig, ImageProble
     Ok(c)
 }
 
-fn encode_still(img: DynamicImage, config: &webp::WebPConfig) -> Result<Encoded, ImageProblem> {
+fn encode_still(img: DynamicImage, config: &libwebp_sys::WebPConfig) -> Result<Encoded, ImageProblem> {
     let (width, height) = (img.width(), img.height());
     let mut alpha = false;
     let (pixels, layout) = if img.color().has_alpha() {
         let rgba = img.into_rgba8().into_raw();
         alpha = rgba.chunks_exact(4).any(|p| p[3] != 255);
         if alpha {
-            (rgba, webp::PixelLayout::Rgba)
+            (rgba, libwebp::Layout::Rgba)
         } else {
             // Fully opaque: encode without an alpha channel.
-            (rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(), webp::PixelLayout::Rgb)
+            (rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(), libwebp::Layout::Rgb)
         }
     } else {
-        (img.into_rgb8().into_raw(), webp::PixelLayout::Rgb)
+        (img.into_rgb8().into_raw(), libwebp::Layout::Rgb)
     };
-    let mem = webp::Encoder::new(&pixels, layout, width, height)
-        .encode_advanced(config)
-        .map_err(|e| ImageProblem::Encode(format!("{e:?}")))?;
-    Ok(Encoded { webp: mem.to_vec(), width, height, alpha, frames: 1 })
+    let webp = libwebp::encode_still(&pixels, layout, width, height, config).map_err(ImageProblem::Encode)?;
+    Ok(Encoded { webp, width, height, alpha, frames: 1 })
 }
 
 /// The first bytes of a file that is not an image, for the error message.

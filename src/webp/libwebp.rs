@@ -1,6 +1,8 @@
-//! Animated WebP through libwebp's WebPAnimEncoder, called directly: the `webp` crate's
-//! AnimEncoder ends the stream with timestamp 0 (which libwebp rejects, so the last frame gets the
-//! average duration instead of its own) and ignores WebPMuxAssemble's result.
+//! libwebp's encoders, called directly through libwebp-sys (built from its bundled source).
+//! The `webp` crate's wrappers do not fit: its still encoder always imports pixels as ARGB (cwebp
+//! imports lossy input straight to YUV, one pass fewer), and its AnimEncoder ends the stream with
+//! timestamp 0 (which libwebp rejects, so the last frame gets the average duration instead of its
+//! own) and ignores WebPMuxAssemble's result.
 
 use std::ffi::CStr;
 
@@ -65,6 +67,66 @@ impl<E> From<String> for AnimError<E> {
     fn from(s: String) -> Self {
         AnimError::Encode(s)
     }
+}
+
+/// Pixel layout of a still image's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Rgb,
+    Rgba,
+}
+
+/// Collects WebPEncode's output; freed on every path out.
+struct Writer(sys::WebPMemoryWriter);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // SAFETY: initialised by WebPMemoryWriterInit; clearing frees its buffer once.
+        unsafe { sys::WebPMemoryWriterClear(&mut self.0) }
+    }
+}
+
+/// Encodes one still image. Lossy input is imported straight to YUV as cwebp does (`use_argb`
+/// only where the encoder needs ARGB: lossless and near-lossless).
+pub fn encode_still(pixels: &[u8], layout: Layout, width: u32, height: u32, config: &sys::WebPConfig) -> Result<Vec<u8>, String> {
+    let w = i32::try_from(width).map_err(|_| "too wide")?;
+    let h = i32::try_from(height).map_err(|_| "too tall")?;
+    let bpp = if layout == Layout::Rgb { 3 } else { 4 };
+    let stride = w.checked_mul(bpp).ok_or("too wide")?;
+    if pixels.len() != (width as usize) * (height as usize) * (bpp as usize) {
+        return Err(format!("pixel buffer has {} bytes for {width}×{height}", pixels.len()));
+    }
+    let mut pic = Picture(sys::WebPPicture::new().map_err(|_| "libwebp picture ABI mismatch")?);
+    pic.0.use_argb = config.lossless;
+    pic.0.width = w;
+    pic.0.height = h;
+    // SAFETY: pixels holds height rows of `stride` bytes (checked above); the picture copies them.
+    let imported = unsafe {
+        match layout {
+            Layout::Rgb => sys::WebPPictureImportRGB(&mut pic.0, pixels.as_ptr(), stride),
+            Layout::Rgba => sys::WebPPictureImportRGBA(&mut pic.0, pixels.as_ptr(), stride),
+        }
+    };
+    if imported == 0 {
+        return Err("out of memory importing the pixels".into());
+    }
+    // SAFETY: the writer is initialised before use and outlives the encode that writes to it.
+    let mut writer = Writer(unsafe {
+        let mut m = std::mem::MaybeUninit::<sys::WebPMemoryWriter>::uninit();
+        sys::WebPMemoryWriterInit(m.as_mut_ptr());
+        m.assume_init()
+    });
+    pic.0.writer = Some(sys::WebPMemoryWrite);
+    pic.0.custom_ptr = (&mut writer.0 as *mut sys::WebPMemoryWriter).cast();
+    // SAFETY: config and picture are initialised; the picture's writer appends to `writer`.
+    if unsafe { sys::WebPEncode(config, &mut pic.0) } == 0 {
+        return Err(format!("{:?}", pic.0.error_code));
+    }
+    if writer.0.mem.is_null() {
+        return Err("libwebp wrote nothing".into());
+    }
+    // SAFETY: mem/size describe the bytes written; copied before the writer frees them.
+    Ok(unsafe { std::slice::from_raw_parts(writer.0.mem, writer.0.size) }.to_vec())
 }
 
 /// Encodes frames (each `width`×`height` RGBA) into an animated WebP. `loop_count` is WebP's
