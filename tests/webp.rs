@@ -512,6 +512,76 @@ fn gifs_become_lossless_webp_and_animations_stay_animated() {
     assert!(rgba == still_frames[0].as_raw().as_slice(), "a still GIF is encoded losslessly");
 }
 
+/// An APNG written by hand: every frame full-size, RGBA, `delays_ms` each, `plays` (0 = forever).
+fn apng(frames: &[RgbaImage], delay_ms: u16, plays: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let (w, h) = frames[0].dimensions();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    let mut actl = (frames.len() as u32).to_be_bytes().to_vec();
+    actl.extend_from_slice(&plays.to_be_bytes());
+    chunk(&mut out, b"acTL", &actl);
+    let mut seq = 0u32;
+    for (i, f) in frames.iter().enumerate() {
+        let mut fctl = seq.to_be_bytes().to_vec();
+        seq += 1;
+        for v in [w, h, 0, 0] {
+            fctl.extend_from_slice(&v.to_be_bytes());
+        }
+        fctl.extend_from_slice(&delay_ms.to_be_bytes());
+        fctl.extend_from_slice(&1000u16.to_be_bytes());
+        fctl.extend_from_slice(&[0, 0]); // dispose none, blend source
+        chunk(&mut out, b"fcTL", &fctl);
+        let rows: Vec<u8> = f.rows().flat_map(|r| std::iter::once(0).chain(r.flat_map(|p| p.0))).collect();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, &rows).unwrap();
+        let data = z.finish().unwrap();
+        if i == 0 {
+            chunk(&mut out, b"IDAT", &data);
+        } else {
+            let mut fdat = seq.to_be_bytes().to_vec();
+            seq += 1;
+            fdat.extend_from_slice(&data);
+            chunk(&mut out, b"fdAT", &fdat);
+        }
+    }
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn apng_stays_animated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("src");
+    let frames: Vec<RgbaImage> = (0..3)
+        .map(|i| RgbaImage::from_fn(40, 30, |x, y| if x / 10 == i { Rgba([240, 40, 40, 255]) } else { Rgba([30, 90, 200, (y * 8) as u8]) }))
+        .collect();
+    write(&root.join("a.png"), apng(&frames, 40, 2));
+    let out = tmp.path().join("out");
+    let o = webp_cmd(&root, &out, &tmp.path().join("p.json"), &[root.join("a.png")], &["--lossless"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = fs::read(out.join("a.webp")).unwrap();
+    assert_eq!(anim_info(&bytes), (2, 3), "APNG plays twice; WebP counts plays the same way");
+    let decoded = webp::AnimDecoder::new(&bytes).decode().unwrap();
+    let got = decoded.get_frames(0..3).unwrap();
+    for (i, f) in got.iter().enumerate() {
+        let want = frames[i].as_raw();
+        let visible_same = f.get_image().chunks_exact(4).zip(want.chunks_exact(4)).all(|(a, b)| b[3] == 0 || a == b);
+        assert!(visible_same, "frame {i} differs");
+        assert_eq!(f.get_time_ms(), 40 * (i as i32 + 1));
+    }
+}
+
 #[test]
 fn lossless_and_near_lossless() {
     let tmp = tempfile::tempdir().unwrap();

@@ -45,12 +45,14 @@ pub struct GifInfo {
     /// The NETSCAPE2.0 (or ANIMEXTS1.0) repetition count; `None` when the file has none, which
     /// browsers play once.
     pub repeat: Option<u16>,
+    /// Width and height of the frame with the most pixels (frames may exceed the screen).
+    pub largest_frame: (u16, u16),
 }
 
 /// Walks a GIF's blocks (header, colour tables, extensions, image descriptors and their
 /// sub-blocks). Best effort: it stops quietly where the file is cut; the decoder reports that.
 pub fn gif_info(b: &[u8]) -> GifInfo {
-    let mut info = GifInfo { frames: 0, repeat: None };
+    let mut info = GifInfo { frames: 0, repeat: None, largest_frame: (0, 0) };
     let Some(&flags) = b.get(10) else { return info };
     let mut i = 13 + color_table_len(flags);
     while let Some(&block) = b.get(i) {
@@ -71,7 +73,13 @@ pub fn gif_info(b: &[u8]) -> GifInfo {
             }
             0x2C => {
                 info.frames += 1;
-                let Some(&flags) = b.get(i + 9) else { break };
+                let Some(d) = b.get(i + 1..i + 10) else { break };
+                let (w, h) = (u16::from_le_bytes([d[4], d[5]]), u16::from_le_bytes([d[6], d[7]]));
+                let area = |(w, h): (u16, u16)| u32::from(w) * u32::from(h);
+                if area((w, h)) > area(info.largest_frame) {
+                    info.largest_frame = (w, h);
+                }
+                let flags = d[8];
                 // Descriptor (10 bytes), local colour table, LZW minimum code size (1 byte).
                 i += 10 + color_table_len(flags) + 1;
                 let Some(next) = skip_sub_blocks(b, i) else { break };
@@ -145,8 +153,8 @@ mod tests {
             g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0, 2, 2, 0x44, 0x01, 0]);
         }
         g.push(0x3B);
-        assert_eq!(gif_info(&g), GifInfo { frames: 3, repeat: Some(5) });
-        assert_eq!(gif_info(&g[..g.len() - 10]), GifInfo { frames: 3, repeat: Some(5) });
-        assert_eq!(gif_info(b"GIF89a"), GifInfo { frames: 0, repeat: None });
+        assert_eq!(gif_info(&g), GifInfo { frames: 3, repeat: Some(5), largest_frame: (2, 2) });
+        assert_eq!(gif_info(&g[..g.len() - 10]), GifInfo { frames: 3, repeat: Some(5), largest_frame: (2, 2) });
+        assert_eq!(gif_info(b"GIF89a"), GifInfo { frames: 0, repeat: None, largest_frame: (0, 0) });
     }
 }

@@ -6,8 +6,8 @@
 //! bytes never depend on the machine's or the batch's thread count, and without metadata (EXIF,
 //! XMP and ICC are not written). JPEG and PNG are lossy at `quality` unless `lossless`; GIF is
 //! always lossless (as gif2webp does by default: palette art is what lossless WebP is for, and
-//! lossy ringing shows on flat colour), and an animated GIF becomes an animated WebP with the
-//! GIF's frame durations and loop count.
+//! lossy ringing shows on flat colour). An animated GIF or APNG becomes an animated WebP with its
+//! frame durations and loop count.
 
 mod container;
 mod libwebp;
@@ -17,7 +17,10 @@ use std::io::Cursor;
 use std::path::PathBuf;
 
 use image::codecs::gif::GifDecoder;
-use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::codecs::jpeg::JpegDecoder;
+use image::codecs::png::PngDecoder;
+use image::metadata::LoopCount;
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, Limits};
 use rayon::prelude::*;
 
 use crate::fsutil::{self, FsError};
@@ -56,8 +59,8 @@ pub enum ImageProblem {
     NotAnImage(String),
     #[error("{width}×{height} is {pixels} pixels, above the limit of {limit} (--max-pixels); not decoded")]
     TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
-    #[error("{frames} frames of {width}×{height} are {pixels} pixels, above {factor}× the limit of {limit} (--max-pixels); not decoded")]
-    AnimationTooLarge { frames: u64, width: u32, height: u32, pixels: u64, factor: u64, limit: u64 },
+    #[error("an animation of at least {frames} frames of {width}×{height} is above {factor}× the limit of {limit} pixels (--max-pixels)")]
+    AnimationTooLarge { frames: u64, width: u32, height: u32, factor: u64, limit: u64 },
     #[error("{width}×{height} is larger than WebP allows ({WEBP_MAX_DIMENSION}×{WEBP_MAX_DIMENSION})")]
     TooLargeForWebp { width: u32, height: u32 },
     #[error("truncated JPEG: the file ends before its end-of-image marker")]
@@ -100,68 +103,73 @@ pub fn encode(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem>
     if bytes.is_empty() {
         return Err(ImageProblem::Empty);
     }
-    let format = match image::guess_format(bytes) {
-        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif)) => f,
-        _ => return Err(ImageProblem::NotAnImage(preview(bytes))),
-    };
-    if format == ImageFormat::Gif {
-        return encode_gif(bytes, opts);
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => encode_jpeg(bytes, opts),
+        Ok(ImageFormat::Png) => encode_png(bytes, opts),
+        Ok(ImageFormat::Gif) => encode_gif(bytes, opts),
+        _ => Err(ImageProblem::NotAnImage(preview(bytes))),
     }
-    if format == ImageFormat::Jpeg && !container::jpeg_complete(bytes) {
+}
+
+fn decode_err(format: &'static str) -> impl Fn(image::ImageError) -> ImageProblem {
+    move |e| ImageProblem::Decode { format, why: e.to_string() }
+}
+
+fn encode_jpeg(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
+    if !container::jpeg_complete(bytes) {
         return Err(ImageProblem::TruncatedJpeg);
     }
-    let name = if format == ImageFormat::Jpeg { "JPEG" } else { "PNG" };
-    let decode_err = |e: image::ImageError| ImageProblem::Decode { format: name, why: e.to_string() };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits(opts));
-    // Reads the header only: the dimensions are checked before any pixel is decoded.
-    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    // Reads the headers only: the dimensions are checked before any pixel is decoded.
+    let mut decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(decode_err("JPEG"))?;
+    decoder.set_limits(limits(opts)).map_err(decode_err("JPEG"))?;
+    encode_decoded(decoder, "JPEG", opts)
+}
+
+fn encode_png(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
+    let decoder = PngDecoder::with_limits(Cursor::new(bytes), limits(opts)).map_err(decode_err("PNG"))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, opts)?;
-    let orientation = decoder.orientation().map_err(decode_err)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    if decoder.is_apng().map_err(decode_err("PNG"))? {
+        let apng = decoder.apng().map_err(decode_err("PNG"))?;
+        // APNG and WebP both count plays.
+        let loop_count = match apng.loop_count() {
+            LoopCount::Infinite => 0,
+            LoopCount::Finite(n) => u16::try_from(n.get()).unwrap_or(u16::MAX),
+        };
+        return encode_frames(apng.into_frames(), (width, height), loop_count, Delays::AsGiven, "PNG", &config(opts, false)?, opts);
+    }
+    encode_decoded(decoder, "PNG", opts)
+}
+
+/// A still image: size check, decode, EXIF orientation, encode.
+fn encode_decoded(mut decoder: impl ImageDecoder, format: &'static str, opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, opts)?;
+    let orientation = decoder.orientation().map_err(decode_err(format))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err(format))?;
     img.apply_orientation(orientation);
     encode_still(img, &config(opts, false)?)
 }
 
 fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem> {
-    let decode_err = |e: image::ImageError| ImageProblem::Decode { format: "GIF", why: e.to_string() };
-    let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(decode_err)?;
+    let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(decode_err("GIF"))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, opts)?;
     let info = container::gif_info(bytes);
-    let pixels = u64::from(width) * u64::from(height);
-    let total = pixels.saturating_mul(info.frames);
+    // A frame may be larger than the screen it is drawn on; it is decoded whole.
+    let (fw, fh) = info.largest_frame;
+    check_size(u32::from(fw), u32::from(fh), opts)?;
+    let total = u64::from(width) * u64::from(height) * info.frames;
     if info.frames > 1 && total > opts.max_pixels.saturating_mul(ANIMATION_PIXEL_FACTOR) {
         return Err(ImageProblem::AnimationTooLarge {
             frames: info.frames,
             width,
             height,
-            pixels: total,
             factor: ANIMATION_PIXEL_FACTOR,
             limit: opts.max_pixels,
         });
     }
-    decoder.set_limits(limits(opts)).map_err(decode_err)?;
-    let config = config(opts, true)?;
-    let mut frames = decoder.into_frames();
-    if info.frames <= 1 {
-        let frame = frames.next().ok_or(ImageProblem::NoFrames)?.map_err(decode_err)?;
-        return encode_still(DynamicImage::ImageRgba8(frame.into_buffer()), &config);
-    }
-    let mut count = 0u64;
-    let mut alpha = false;
-    let anim_frames = frames.map(|f| {
-        let f = f.map_err(decode_err)?;
-        let (num, den) = f.delay().numer_denom_ms();
-        let ms = if den == 0 { 0 } else { num / den };
-        // As gif2webp and browsers do: a delay of 10 ms or less is shown for 100 ms.
-        let duration_ms = if ms <= 10 { 100 } else { i32::try_from(ms).unwrap_or(i32::MAX) };
-        let rgba = f.into_buffer().into_raw();
-        alpha |= rgba.chunks_exact(4).any(|p| p[3] != 255);
-        count += 1;
-        Ok(libwebp::AnimFrame { rgba, duration_ms })
-    });
+    decoder.set_limits(limits(opts)).map_err(decode_err("GIF"))?;
     // GIF's count is of repeats after the first play, WebP's of plays; no count means play once
     // (the conversion gif2webp makes).
     let loop_count = match info.repeat {
@@ -169,7 +177,59 @@ fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem>
         Some(0) => 0,
         Some(n) => n.saturating_add(1),
     };
-    let webp = libwebp::encode(width, height, loop_count, &config, anim_frames).map_err(|e| match e {
+    encode_frames(decoder.into_frames(), (width, height), loop_count, Delays::Gif, "GIF", &config(opts, true)?, opts)
+}
+
+/// How frame delays become WebP durations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delays {
+    /// As gif2webp and browsers do for GIFs: 10 ms or less is shown for 100 ms.
+    Gif,
+    AsGiven,
+}
+
+/// One frame: a still WebP; more: an animated one. Frames are decoded and encoded one at a time.
+fn encode_frames(
+    frames: image::Frames<'_>,
+    (width, height): (u32, u32),
+    loop_count: u16,
+    delays: Delays,
+    format: &'static str,
+    config: &libwebp_sys::WebPConfig,
+    opts: &WebpOptions,
+) -> Result<Encoded, ImageProblem> {
+    let mut frames = frames.peekable();
+    let first = frames.next().ok_or(ImageProblem::NoFrames)?.map_err(decode_err(format))?;
+    if frames.peek().is_none() {
+        return encode_still(DynamicImage::ImageRgba8(first.into_buffer()), config);
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    let budget = opts.max_pixels.saturating_mul(ANIMATION_PIXEL_FACTOR);
+    let mut count = 0u64;
+    let mut alpha = false;
+    let anim_frames = std::iter::once(Ok(first)).chain(frames).map(|f| {
+        let f = f.map_err(decode_err(format))?;
+        count += 1;
+        if count.saturating_mul(pixels) > budget {
+            return Err(ImageProblem::AnimationTooLarge {
+                frames: count,
+                width,
+                height,
+                factor: ANIMATION_PIXEL_FACTOR,
+                limit: opts.max_pixels,
+            });
+        }
+        let (num, den) = f.delay().numer_denom_ms();
+        let ms = if den == 0 { 0 } else { num / den };
+        let duration_ms = match delays {
+            Delays::Gif if ms <= 10 => 100,
+            _ => i32::try_from(ms).unwrap_or(i32::MAX),
+        };
+        let rgba = f.into_buffer().into_raw();
+        alpha |= rgba.chunks_exact(4).any(|p| p[3] != 255);
+        Ok(libwebp::AnimFrame { rgba, duration_ms })
+    });
+    let webp = libwebp::encode(width, height, loop_count, config, anim_frames).map_err(|e| match e {
         libwebp::AnimError::Frame(problem) => problem,
         libwebp::AnimError::Encode(why) => ImageProblem::Encode(why),
     })?;
@@ -187,11 +247,10 @@ fn check_size(width: u32, height: u32, opts: &WebpOptions) -> Result<(), ImagePr
     Ok(())
 }
 
-/// The decoders' own allocation limit, in line with --max-pixels (16-bit RGBA is 8 bytes a pixel,
-/// plus room for a conversion copy).
+/// The decoders' own allocation limit, in line with --max-pixels (16-bit RGBA is 8 bytes a pixel).
 fn limits(opts: &WebpOptions) -> Limits {
     let mut l = Limits::default();
-    l.max_alloc = Some(opts.max_pixels.saturating_mul(16).max(64 << 20));
+    l.max_alloc = Some(opts.max_pixels.saturating_mul(8).max(64 << 20));
     l
 }
 
@@ -387,6 +446,15 @@ mod tests {
         assert!(matches!(encode(b"", &opts), Err(ImageProblem::Empty)));
         let e = encode(b"hello, this is text\n", &opts).unwrap_err();
         assert_eq!(e.to_string(), "not a JPEG, PNG or GIF image (it starts with \"hello, this …\")");
+    }
+
+    #[test]
+    fn a_gif_frame_larger_than_its_screen_is_refused_before_decoding() {
+        // A 4×4 screen holding one 20000×20000 frame (with almost no pixel data).
+        let mut g = b"GIF89a\x04\x00\x04\x00\x00\x00\x00".to_vec();
+        g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 0x20, 0x4E, 0x20, 0x4E, 0, 2, 2, 0x44, 0x01, 0, 0x3B]);
+        let e = encode(&g, &WebpOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "20000×20000 is 400000000 pixels, above the limit of 100000000 (--max-pixels); not decoded");
     }
 
     #[test]
