@@ -2,7 +2,7 @@
 //!
 //! Each image is decoded with the `image` crate (EXIF orientation applied; dimensions read from
 //! the header and checked against a pixel limit before any pixel is decoded) and encoded with
-//! libwebp built from the `webp`/`libwebp-sys` crates' bundled source: single-threaded, so the
+//! libwebp built from libwebp-sys's bundled source: single-threaded, so the
 //! bytes never depend on the machine's or the batch's thread count, and without metadata (EXIF,
 //! XMP and ICC are not written). JPEG and PNG are lossy at `quality` unless `lossless`; GIF is
 //! always lossless (as gif2webp does by default: palette art is what lossless WebP is for, and
@@ -65,7 +65,7 @@ pub enum ImageProblem {
     TooLargeForWebp { width: u32, height: u32 },
     #[error("truncated JPEG: the file ends before its end-of-image marker")]
     TruncatedJpeg,
-    #[error("GIF has no image in it")]
+    #[error("no image in it")]
     NoFrames,
     #[error("cannot decode {format}: {why}")]
     Decode { format: &'static str, why: String },
