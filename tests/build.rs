@@ -562,7 +562,6 @@ fn broken_py_js_css_and_template_each_get_one_error_line_in_one_run() {
 }
 
 #[test]
-#[ignore = "needs kiln-webp (build.rs webp_unit is a pass-through until the webp module is merged)"]
 fn a_truncated_image_is_reported_with_the_other_broken_inputs() {
     let tmp = tempfile::tempdir().unwrap();
     let src = shop_copy(tmp.path(), "shop");

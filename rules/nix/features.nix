@@ -4,7 +4,7 @@
 # byte-identity test says so). Flip a switch in the same commit that lands the tool.
 {
   # kiln-webp --replace (step 2). Off: imageOptimization is ignored, with a warning at eval time.
-  webp = false;
+  webp = true;
   # kiln scan + kiln-hash --block (step 4). Off: no asset blocks are compiled.
   blocks = true;
   # kiln-minify --manifest --prefix (step 6). Off: templates are minified but not rewritten.

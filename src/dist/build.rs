@@ -836,10 +836,24 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], explain: bool
     outs
 }
 
-/// One image to WebP (kiln-webp's library code with `--replace` semantics): the WebP when it is
-/// smaller, else the original. (Wired to the webp module when it lands.)
-fn webp_unit(_cache: &Cache, _rel: &str, key: &str, bytes: &[u8], _shown: &str, _explain: bool) -> Result<(Outputs, Option<String>), String> {
-    Ok((vec![(key.to_string(), bytes.to_vec())], None))
+/// One image to WebP with kiln-webp's `--replace` semantics (same library code, same bytes):
+/// the WebP and a rename when it is smaller, else the original unchanged.
+fn webp_unit(cache: &Cache, rel: &str, key: &str, bytes: &[u8], shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
+    let opts = crate::webp::WebpOptions::default();
+    let Some(webp_key) = crate::webp::webp_rel(key) else { return Ok((vec![(key.to_string(), bytes.to_vec())], None)) };
+    let inputs = BTreeMap::from([(rel.to_string(), md5_hex(bytes)), ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION")))]);
+    let name = format!("webp {rel}");
+    let outs = match cache.lookup(&name, &inputs) {
+        Some(o) => o,
+        None => {
+            let encoded = crate::webp::encode(bytes, &opts).map_err(|problem| format!("{shown}: {problem}"))?;
+            let outs = if encoded.webp.len() < bytes.len() { vec![(webp_key, encoded.webp)] } else { vec![(key.to_string(), bytes.to_vec())] };
+            cache.store(&name, inputs, &outs, explain);
+            outs
+        }
+    };
+    let rename = outs.first().filter(|(k, _)| k != key).map(|(k, _)| k.clone());
+    Ok((outs, rename))
 }
 
 /// Bytecode for every module, compiled only when its source changed; the interpreter is

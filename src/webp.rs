@@ -1,1 +1,0 @@
-//! kiln-webp: deterministic WebP encoding of JPEG/PNG/GIF images.
