@@ -212,7 +212,9 @@ fn dist_builds_offline_in_the_sandbox_and_its_bytecode_matches_kiln_pyc_wrap_by_
     for must in ["manifest.json", "wsgi.pyc", "src/app.pyc", "src/migrations/0001_initial.py", "src/templates/base.html"] {
         assert!(files.iter().any(|f| f == must), "{must} missing from the dist: {files:?}");
     }
-    for f in &files {
+    let env = fs::read_to_string(out.join(".env.production")).expect("the dist has .env.production");
+    assert!(env.contains("DEBUG=false\n") && !env.contains("SECRET_KEY="), "{env}");
+    for f in files.iter().filter(|f| *f != ".env.production") {
         assert!(!f.ends_with(".py") || f.starts_with("src/migrations/"), "{f}: source shipped");
         for banned in ["venv/", "node_modules/", ".asok/", "__pycache__/", "/.env"] {
             assert!(!format!("/{f}").contains(banned), "{f} must not ship");

@@ -322,7 +322,8 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
         };
         // Bytecode is an output here; secrets and files inside development directories never are.
         let parts: Vec<&str> = dest.split('/').collect();
-        if is_secret(parts[parts.len() - 1]) || parts[..parts.len() - 1].iter().any(|d| is_dev_dir(d)) {
+        // (`__pycache__/` holds the bytecode that `--keep-source` ships.)
+        if is_secret(parts[parts.len() - 1]) || parts[..parts.len() - 1].iter().any(|d| is_dev_dir(d) && *d != "__pycache__") {
             errors.push(DistError::Refused(format!("{dest}: refusing to ship a secret or development artifact")));
             continue;
         }
