@@ -102,7 +102,7 @@ struct Unit {
 }
 
 /// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs.
-struct Cache {
+pub struct Cache {
     dir: Option<PathBuf>,
     previous: BTreeMap<String, Unit>,
     current: Mutex<BTreeMap<String, Unit>>,
@@ -114,7 +114,7 @@ struct Cache {
 type Outputs = Vec<(String, Vec<u8>)>;
 
 impl Cache {
-    fn open(dir: Option<PathBuf>) -> Cache {
+    pub fn open(dir: Option<PathBuf>) -> Cache {
         let previous = dir
             .as_ref()
             .and_then(|d| std::fs::read(d.join("units.json")).ok())
@@ -134,7 +134,7 @@ impl Cache {
     }
 
     /// Looks a unit up; `None` when it must be (re)built.
-    fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
+    pub fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
         let key = Self::key(inputs);
         let prev = self.previous.get(name).filter(|u| u.key == key)?;
         let mut out = Vec::with_capacity(prev.outputs.len());
@@ -149,7 +149,7 @@ impl Cache {
     }
 
     /// Records a freshly built unit, and why it was built.
-    fn store(&self, name: &str, inputs: BTreeMap<String, String>, outputs: &Outputs, explain: bool) {
+    pub fn store(&self, name: &str, inputs: BTreeMap<String, String>, outputs: &Outputs, explain: bool) {
         let mut blobs = Vec::new();
         for (rel, bytes) in outputs {
             let md5 = md5_hex(bytes);
@@ -185,8 +185,21 @@ impl Cache {
         }
     }
 
+    /// The `--explain` lines, sorted.
+    pub fn explained(&self) -> Vec<String> {
+        let mut e = self.explain.lock().map(|e| e.clone()).unwrap_or_default();
+        e.sort();
+        e
+    }
+
+    /// Units built (not reused) in this run.
+    pub fn misses(&self) -> usize {
+        let total = self.current.lock().map(|c| c.len()).unwrap_or(0);
+        total - self.hits.lock().map(|h| *h).unwrap_or(0)
+    }
+
     /// Writes new blobs and the unit index (only after a successful build).
-    fn save(&self) -> Result<(), String> {
+    pub fn save(&self) -> Result<(), String> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects).map_err(|e| format!("{}: {e}", fsutil::display(&objects)))?;
@@ -329,12 +342,12 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let cache_dir = if args.no_cache {
         None
     } else {
-        Some(args.cache_dir.clone().unwrap_or_else(|| abs_out.parent().unwrap_or(Path::new(".")).join(".kiln-cache")))
+        Some(args.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&abs_out)))
     };
     let cache = Cache::open(cache_dir.clone());
     let mut outcome = Outcome::default();
     let bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let b = indicatif::ProgressBar::new(8);
+        let b = indicatif::ProgressBar::new(4);
         if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}") {
             b.set_style(style);
         }
@@ -384,79 +397,15 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         }
     }
 
-    // 2. Static files: JS/CSS minified, images to WebP; Python to bytecode (in parallel).
-    stage.next("minify, webp, bytecode");
-    let targets = minify::css::targets(&args.targets).map_err(one)?;
-    let mopts = MinifyOptions { targets, js_mode: minify::JsMode::Detect };
-    let mopts_id = format!("{} targets={} ", env!("CARGO_PKG_VERSION"), args.targets);
-    let statics: Vec<(&String, &Vec<u8>)> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Static).map(|(r, (_, b, _))| (r, b)).collect();
-    let pys: Vec<&String> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| r).collect();
-    let popts = PycOptions { keep_source: args.keep_source, ..PycOptions::default() };
-    let (static_results, pyc_results) = rayon::join(
-        || {
-            statics
-                .par_iter()
-                .map(|(rel, bytes)| {
-                    let key = rel[static_prefix.len()..].to_string();
-                    let shown = fsutil::display(&src.join(rel));
-                    if let Some(kind) = Kind::from_name(&key).filter(|k| *k != Kind::Html) {
-                        let inputs = BTreeMap::from([(rel.to_string(), md5_hex(bytes)), ("options".into(), mopts_id.clone())]);
-                        let name = format!("minify {rel}");
-                        if let Some(out) = cache.lookup(&name, &inputs) {
-                            return Ok((key.clone(), out, None));
-                        }
-                        let out = minify::minify_source(kind, bytes, &shown, &mopts).map_err(|e| e.to_string())?;
-                        let outs = vec![(key.clone(), out)];
-                        cache.store(&name, inputs, &outs, args.explain);
-                        Ok((key, outs, None))
-                    } else if webp && is_image(&key) {
-                        let (outs, rename) = webp_unit(&cache, rel, &key, bytes, &shown, args.explain)?;
-                        Ok((key, outs, rename))
-                    } else {
-                        Ok((key.clone(), vec![(key, (*bytes).clone())], None))
-                    }
-                })
-                .collect::<Vec<Result<(String, Outputs, Option<String>), String>>>()
-        },
-        || pyc_stage(&cache, src, &pys, &popts, &args.python, args.jobs, args.explain),
-    );
-    let mut static_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut renames: BTreeMap<String, String> = BTreeMap::new();
-    for r in static_results {
-        match r {
-            Ok((key, outs, rename)) => {
-                if let Some(to) = rename {
-                    renames.insert(key, to);
-                }
-                static_files.extend(outs);
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    let (pyc_files, pyc_errors) = pyc_results;
-    errors.extend(pyc_errors);
-
-    // 3. Templates are scanned before anything is versioned, so a bad block path is reported
-    //    with the other input errors.
+    // 2. Templates are scanned first, so a bad block path is reported with the other input errors.
     let templates: Vec<Template> = sources
         .iter()
         .filter(|(_, (c, _, _))| *c == Class::Template)
-        .filter_map(|(rel, (_, bytes, _))| {
-            let path = src.join(rel);
-            let shown = fsutil::display(&path);
-            let source = match String::from_utf8(bytes.clone()) {
-                Ok(s) => s,
-                Err(_) => {
-                    errors.push(format!("{shown}: template is not UTF-8"));
-                    return None;
-                }
-            };
-            match scan::scan_source(&source) {
-                Ok(scan) => Some(Template { name: rel[template_prefix.len()..].to_string(), path, source, scan }),
-                Err(p) => {
-                    errors.push(format!("{shown}:{}:{}: {}", p.line, p.col, p.message));
-                    None
-                }
+        .filter_map(|(rel, (_, bytes, _))| match scan_template(src, rel, &rel[template_prefix.len()..], bytes) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.push(e);
+                None
             }
         })
         .collect();
@@ -467,150 +416,48 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         return Err(errors);
     }
 
-    // 4. Versions, rewritten stylesheets, twins.
-    stage.next("hash");
-    let hopts = HashOptions {
-        url_style: UrlStyle::Filename,
-        prefix: args.prefix.clone(),
-        compress: false,
-        cdn_prefix: args.cdn_prefix.clone(),
-    };
-    let known = Manifest { renames: renames.clone(), ..Manifest::default() };
-    let inputs: Vec<Input> = static_files
+    // 3. Static assets and templates, and the bytecode, in parallel.
+    stage.next("assets and bytecode");
+    let statics: Vec<(String, Vec<u8>)> = sources
         .iter()
-        .map(|(key, bytes)| Input { key: key.clone(), path: src.join(&static_prefix).join(key), bytes: Some(bytes.clone()) })
+        .filter(|(_, (c, _, _))| *c == Class::Static)
+        .map(|(rel, (_, b, _))| (rel[static_prefix.len()..].to_string(), b.clone()))
         .collect();
-    let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let mut static_manifest = hash::partial(&hashed);
-    static_manifest.renames = renames;
-    let mut static_out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let twins: Vec<(String, Outputs)> = hashed
-        .par_iter()
-        .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
-        .map(|(key, rel, bytes)| (key, twins_unit(&cache, &rel, bytes)))
-        .collect();
-    for h in &hashed {
-        static_out.extend(h.outputs.iter().cloned());
-    }
-    for (key, outs) in twins {
-        if let Some(entry) = static_manifest.assets.get_mut(&key) {
-            for (rel, _) in &outs {
-                let enc = match rel.rsplit('.').next() {
-                    Some("br") => "br",
-                    Some("gz") => "gzip",
-                    _ => "zstd",
-                };
-                entry.encodings.insert(enc.to_string(), rel.clone());
-            }
+    let pys: Vec<&String> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| r).collect();
+    let popts = PycOptions { keep_source: args.keep_source, ..PycOptions::default() };
+    let aopts = AssetOptions {
+        prefix: args.prefix.clone(),
+        cdn_prefix: args.cdn_prefix.clone(),
+        targets: args.targets.clone(),
+        lessc: args.lessc.clone(),
+        webp,
+        minify_static: true,
+        minify_templates: true,
+        explain: args.explain,
+    };
+    let (assets_result, (pyc_files, pyc_errors)) = rayon::join(
+        || assets(&static_root, statics, &templates, &aopts, &cache),
+        || pyc_stage(&cache, src, &pys, &popts, &args.python, args.jobs, args.explain),
+    );
+    let assets_out = match assets_result {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.extend(e);
+            None
         }
-        static_out.extend(outs);
-    }
-
-    // 5. Asset blocks, each cached by its version (known before compiling).
-    stage.next("blocks");
-    let defs = scan::block_defs(&templates);
-    let bopts = BlockOptions { hash: HashOptions { compress: false, ..hopts.clone() }, minify: mopts, lessc: args.lessc.clone() };
-    let block_results: Vec<Result<(String, manifest::BlockEntry, Outputs), String>> = defs
-        .par_iter()
-        .map(|d| {
-            let versions: Vec<(String, String)> = d
-                .paths
-                .iter()
-                .map(|p| (p.clone(), static_manifest.assets.get(static_manifest.renames.get(p).unwrap_or(p)).map(|e| e.version.clone()).unwrap_or_default()))
-                .collect();
-            let version = block::block_version(d.kind, &versions, &bopts);
-            let name = format!("block {}", d.key);
-            let inputs: BTreeMap<String, String> = versions.iter().cloned().chain([("version".to_string(), version)]).collect();
-            let compiled = match cache.lookup(&name, &inputs) {
-                Some(mut outs) => {
-                    let entry_json = outs.pop().ok_or("cache: empty block unit")?;
-                    let entry: manifest::BlockEntry = serde_json::from_slice(&entry_json.1).map_err(|e| e.to_string())?;
-                    (entry, outs)
-                }
-                None => {
-                    let c = block::compile_block(d.kind, &d.paths, &static_root, &static_manifest, &bopts)
-                        .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-                    let mut outs = c.outputs.clone();
-                    outs.push(("entry.json".into(), serde_json::to_vec(&c.entry).map_err(|e| e.to_string())?));
-                    cache.store(&name, inputs, &outs, args.explain);
-                    outs.pop();
-                    (c.entry, outs)
-                }
-            };
-            let (mut entry, outs) = compiled;
-            let mut all = outs.clone();
-            for (rel, bytes) in &outs {
-                let tw = twins_unit(&cache, rel, bytes);
-                for (t, _) in &tw {
-                    let enc = match t.rsplit('.').next() {
-                        Some("br") => "br",
-                        Some("gz") => "gzip",
-                        _ => "zstd",
-                    };
-                    entry.encodings.insert(enc.to_string(), t.clone());
-                }
-                all.extend(tw);
-            }
-            Ok((d.key.clone(), entry, all))
-        })
-        .collect();
-    let mut block_manifest = Manifest::default();
-    for r in block_results {
-        match r {
-            Ok((key, entry, outs)) => {
-                block_manifest.blocks.insert(key, entry);
-                static_out.extend(outs);
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
+    };
+    errors.extend(pyc_errors);
+    let Some(assets_out) = assets_out.filter(|_| errors.is_empty()) else {
         stage.finish();
         return Err(errors);
-    }
-    let merged = manifest::merge(vec![("static".into(), static_manifest), ("blocks".into(), block_manifest)])
-        .map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let manifest_json = fsutil::stable_json(&merged);
+    };
+    let sub_stages: Vec<(String, f64)> = assets_out.stages.iter().map(|(n, t)| (format!("  {n}"), *t)).collect();
+    let AssetsOut { static_out, templates: template_out, manifest: merged, manifest_json, .. } = assets_out;
 
-    // 6. Templates: blocks → tags, static_url → URLs, then minified.
-    stage.next("templates");
-    let rewrite = Rewrite { manifest: merged.clone(), url_prefix: hopts.url_prefix().to_string() };
-    let manifest_md5 = md5_hex(&manifest_json);
-    let template_results: Vec<Result<(String, Vec<u8>), String>> = templates
-        .par_iter()
-        .map(|t| {
-            let rel = format!("{template_prefix}{}", t.name);
-            let inputs = BTreeMap::from([
-                (rel.clone(), md5_hex(t.source.as_bytes())),
-                ("manifest.json".to_string(), manifest_md5.clone()),
-                ("options".to_string(), format!("{mopts_id} prefix={}", rewrite.url_prefix)),
-            ]);
-            let name = format!("template {rel}");
-            if let Some(mut out) = cache.lookup(&name, &inputs) {
-                return out.pop().ok_or_else(|| "cache: empty template unit".to_string());
-            }
-            let shown = fsutil::display(&t.path);
-            let rewritten = minify::rewrite_template(t.source.as_bytes(), &shown, &rewrite).map_err(|e| e.to_string())?;
-            let out = minify::minify_source(Kind::Html, &rewritten, &shown, &mopts).map_err(|e| e.to_string())?;
-            let outs = vec![(rel, out)];
-            cache.store(&name, inputs, &outs, args.explain);
-            Ok(outs.into_iter().next().unwrap_or_default())
-        })
-        .collect();
-    let mut template_out = Vec::new();
-    for r in template_results {
-        match r {
-            Ok(x) => template_out.push(x),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        stage.finish();
-        return Err(errors);
-    }
-
-    // 7. The dist.
+    // 4. The dist.
     stage.next("assemble");
+    let at = stage.outcome.stages.len() - 1;
+    stage.outcome.stages.splice(at..at, sub_stages);
     let mut dist: Vec<DistFile> = Vec::new();
     let mut before: BTreeMap<String, u64> = BTreeMap::new();
     for (rel, (class, bytes, exec)) in &sources {
@@ -627,8 +474,8 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     for (rel, bytes) in static_out {
         dist.push(DistFile { dest: format!("{static_prefix}{rel}"), bytes, executable: false });
     }
-    for (rel, bytes) in template_out {
-        dist.push(DistFile { dest: rel, bytes, executable: false });
+    for (name, bytes) in template_out {
+        dist.push(DistFile { dest: format!("{template_prefix}{name}"), bytes, executable: false });
     }
     dist.push(DistFile { dest: "manifest.json".into(), bytes: manifest_json, executable: false });
     dist.push(DistFile { dest: ".env.production".into(), bytes: env_production(), executable: false });
@@ -637,7 +484,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         stage.finish();
         return Err(one(format!("{}: two outputs for one path (a source file collides with a generated one)", w[0].dest)));
     }
-    write_dist(&args.out, &dist).map_err(|e| one(e.to_string()))?;
+    write_if_changed(&args.out, &dist, &cache).map_err(one)?;
     if let Some(a) = &args.archive {
         write_dist(a, &dist).map_err(|e| one(e.to_string()))?;
     }
@@ -675,12 +522,272 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     }
     outcome.edges.sort();
     outcome.edges.dedup();
-    let mut explain = cache.explain.lock().map(|e| e.clone()).unwrap_or_default();
-    explain.sort();
-    outcome.explain = explain;
+    outcome.explain = cache.explained();
     outcome.cache_hits = cache.hits.lock().map(|h| *h).unwrap_or(0);
     outcome.units = cache.current.lock().map(|c| c.len()).unwrap_or(0);
     Ok(outcome)
+}
+
+/// How the static tree and the templates are processed.
+#[derive(Debug, Clone)]
+pub struct AssetOptions {
+    pub prefix: String,
+    pub cdn_prefix: Option<String>,
+    pub targets: String,
+    pub lessc: Option<PathBuf>,
+    pub webp: bool,
+    pub minify_static: bool,
+    pub minify_templates: bool,
+    pub explain: bool,
+}
+
+/// The processed static tree (paths relative to the static root), templates (by name) and manifest.
+pub struct AssetsOut {
+    pub static_out: BTreeMap<String, Vec<u8>>,
+    pub templates: Vec<(String, Vec<u8>)>,
+    pub manifest: Manifest,
+    pub manifest_json: Vec<u8>,
+    pub stages: Vec<(String, f64)>,
+}
+
+/// Reads one template for the pipeline: UTF-8, scanned; `name` is its path under the template dir.
+pub fn scan_template(root: &Path, rel: &str, name: &str, bytes: &[u8]) -> Result<Template, String> {
+    let path = root.join(rel);
+    let shown = fsutil::display(&path);
+    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{shown}: template is not UTF-8"))?;
+    let scan = scan::scan_source(&source).map_err(|p| format!("{shown}:{}:{}: {}", p.line, p.col, p.message))?;
+    Ok(Template { name: name.to_string(), path, source, scan })
+}
+
+fn encoding_of(twin: &str) -> &'static str {
+    match twin.rsplit('.').next() {
+        Some("br") => "br",
+        Some("gz") => "gzip",
+        _ => "zstd",
+    }
+}
+
+/// Static files (minified, WebP), versions and twins, asset blocks, the manifest, and templates
+/// rewritten (and minified): design.md §8 steps 1–6, every unit cached.
+pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Vec<String>> {
+    let mut stages = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, stages: &mut Vec<(String, f64)>| {
+        let now = Instant::now();
+        stages.push((name.to_string(), (now - clock).as_secs_f64()));
+        clock = now;
+    };
+    let targets = minify::css::targets(&o.targets).map_err(|e| vec![e])?;
+    let mopts = MinifyOptions { targets, js_mode: minify::JsMode::Detect };
+    let mopts_id = format!("{} targets={} ", env!("CARGO_PKG_VERSION"), o.targets);
+    let mut errors = Vec::new();
+
+    // Minify and convert.
+    let results: Vec<Result<(String, Outputs, Option<String>), String>> = statics
+        .par_iter()
+        .map(|(key, bytes)| {
+            let shown = fsutil::display(&static_root.join(key));
+            let unit_rel = format!("{}/{key}", fsutil::display(static_root));
+            match Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
+                Some(kind) => {
+                    let inputs = BTreeMap::from([(key.clone(), md5_hex(bytes)), ("options".into(), mopts_id.clone())]);
+                    let name = format!("minify {key}");
+                    if let Some(out) = cache.lookup(&name, &inputs) {
+                        return Ok((key.clone(), out, None));
+                    }
+                    let out = minify::minify_source(kind, bytes, &shown, &mopts).map_err(|e| e.to_string())?;
+                    let outs = vec![(key.clone(), out)];
+                    cache.store(&name, inputs, &outs, o.explain);
+                    Ok((key.clone(), outs, None))
+                }
+                None if o.webp && is_image(key) => {
+                    let (outs, rename) = webp_unit(cache, &unit_rel, key, bytes, &shown, o.explain)?;
+                    Ok((key.clone(), outs, rename))
+                }
+                None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
+            }
+        })
+        .collect();
+    let mut static_files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut renames: BTreeMap<String, String> = BTreeMap::new();
+    for r in results {
+        match r {
+            Ok((key, outs, rename)) => {
+                if let Some(to) = rename {
+                    renames.insert(key, to);
+                }
+                static_files.extend(outs);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    lap("minify and webp", &mut stages);
+
+    // Versions, rewritten stylesheets, twins.
+    let hopts = HashOptions { url_style: UrlStyle::Filename, prefix: o.prefix.clone(), compress: false, cdn_prefix: o.cdn_prefix.clone() };
+    let known = Manifest { renames: renames.clone(), ..Manifest::default() };
+    let inputs: Vec<Input> = static_files
+        .iter()
+        .map(|(key, bytes)| Input { key: key.clone(), path: static_root.join(key), bytes: Some(bytes.clone()) })
+        .collect();
+    let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let mut static_manifest = hash::partial(&hashed);
+    static_manifest.renames = renames;
+    let mut static_out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let twins: Vec<(String, Outputs)> = hashed
+        .par_iter()
+        .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
+        .map(|(key, rel, bytes)| (key, twins_unit(cache, &rel, bytes)))
+        .collect();
+    for h in &hashed {
+        static_out.extend(h.outputs.iter().cloned());
+    }
+    for (key, outs) in twins {
+        if let Some(entry) = static_manifest.assets.get_mut(&key) {
+            for (rel, _) in &outs {
+                entry.encodings.insert(encoding_of(rel).to_string(), rel.clone());
+            }
+        }
+        static_out.extend(outs);
+    }
+    lap("hash", &mut stages);
+
+    // Asset blocks, each cached by its version (known before compiling).
+    let defs = scan::block_defs(templates);
+    let bopts = BlockOptions { hash: hopts.clone(), minify: mopts, lessc: o.lessc.clone() };
+    let block_results: Vec<Result<(String, manifest::BlockEntry, Outputs), String>> = defs
+        .par_iter()
+        .map(|d| {
+            let versions: Vec<(String, String)> = d
+                .paths
+                .iter()
+                .map(|p| (p.clone(), static_manifest.assets.get(static_manifest.renames.get(p).unwrap_or(p)).map(|e| e.version.clone()).unwrap_or_default()))
+                .collect();
+            let version = block::block_version(d.kind, &versions, &bopts);
+            let name = format!("block {}", d.key);
+            let inputs: BTreeMap<String, String> = versions.iter().cloned().chain([("version".to_string(), version)]).collect();
+            let (mut entry, outs) = match cache.lookup(&name, &inputs) {
+                Some(mut outs) => {
+                    let entry_json = outs.pop().ok_or("cache: empty block unit")?;
+                    let entry: manifest::BlockEntry = serde_json::from_slice(&entry_json.1).map_err(|e| e.to_string())?;
+                    (entry, outs)
+                }
+                None => {
+                    let c = block::compile_block(d.kind, &d.paths, static_root, &static_manifest, &bopts)
+                        .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+                    let mut outs = c.outputs.clone();
+                    outs.push(("entry.json".into(), serde_json::to_vec(&c.entry).map_err(|e| e.to_string())?));
+                    cache.store(&name, inputs, &outs, o.explain);
+                    outs.pop();
+                    (c.entry, outs)
+                }
+            };
+            let mut all = outs.clone();
+            for (rel, bytes) in &outs {
+                let tw = twins_unit(cache, rel, bytes);
+                for (t, _) in &tw {
+                    entry.encodings.insert(encoding_of(t).to_string(), t.clone());
+                }
+                all.extend(tw);
+            }
+            Ok((d.key.clone(), entry, all))
+        })
+        .collect();
+    let mut block_manifest = Manifest::default();
+    for r in block_results {
+        match r {
+            Ok((key, entry, outs)) => {
+                block_manifest.blocks.insert(key, entry);
+                static_out.extend(outs);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let merged = manifest::merge(vec![("static".into(), static_manifest), ("blocks".into(), block_manifest)])
+        .map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let manifest_json = fsutil::stable_json(&merged);
+    lap("blocks", &mut stages);
+
+    // Templates: blocks → tags, static_url → URLs, then minified.
+    let rewrite = Rewrite { manifest: merged.clone(), url_prefix: hopts.url_prefix().to_string() };
+    let manifest_md5 = md5_hex(&manifest_json);
+    let results: Vec<Result<(String, Vec<u8>), String>> = templates
+        .par_iter()
+        .map(|t| {
+            let inputs = BTreeMap::from([
+                (t.name.clone(), md5_hex(t.source.as_bytes())),
+                ("manifest.json".to_string(), manifest_md5.clone()),
+                ("options".to_string(), format!("{mopts_id} prefix={} minify={}", rewrite.url_prefix, o.minify_templates)),
+            ]);
+            let name = format!("template {}", t.name);
+            if let Some(mut out) = cache.lookup(&name, &inputs) {
+                return out.pop().ok_or_else(|| "cache: empty template unit".to_string());
+            }
+            let shown = fsutil::display(&t.path);
+            let mut out = minify::rewrite_template(t.source.as_bytes(), &shown, &rewrite).map_err(|e| e.to_string())?;
+            if o.minify_templates {
+                out = minify::minify_source(Kind::Html, &out, &shown, &mopts).map_err(|e| e.to_string())?;
+            }
+            let outs = vec![(t.name.clone(), out)];
+            cache.store(&name, inputs, &outs, o.explain);
+            Ok(outs.into_iter().next().unwrap_or_default())
+        })
+        .collect();
+    let mut template_out = Vec::new();
+    for r in results {
+        match r {
+            Ok(x) => template_out.push(x),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    lap("templates", &mut stages);
+    Ok(AssetsOut { static_out, templates: template_out, manifest: merged, manifest_json, stages })
+}
+
+/// `.kiln-cache/<output name>` beside the output: one cache per output, so two outputs never
+/// evict each other's units.
+pub fn default_cache_dir(out: &Path) -> PathBuf {
+    let abs = fsutil::absolute_lexical(out).unwrap_or_else(|_| out.to_path_buf());
+    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dist".into());
+    abs.parent().unwrap_or(Path::new(".")).join(".kiln-cache").join(name)
+}
+
+/// Writes the dist directory unless the one on disk is already exactly it: the cache remembers
+/// the digest of the last dist written there, and the tree on disk must still list the same
+/// files with the same sizes. A no-change rebuild then writes nothing.
+pub fn write_if_changed(out: &Path, files: &[DistFile], cache: &Cache) -> Result<(), String> {
+    let mut listing: Vec<(String, u64)> = files.iter().map(|f| (f.dest.clone(), f.bytes.len() as u64)).collect();
+    listing.sort();
+    let mut h = Vec::new();
+    for f in files {
+        h.extend_from_slice(format!("{}\t{}\t{}\n", f.dest, md5_hex(&f.bytes), f.executable).as_bytes());
+    }
+    let digest = md5_hex(&h);
+    let marker = cache.dir.as_ref().map(|d| d.join("last-output"));
+    let unchanged = marker.as_ref().and_then(|m| std::fs::read_to_string(m).ok()).is_some_and(|d| d == digest)
+        && fsutil::walk(out, &|_, _| false).is_ok_and(|entries| {
+            let mut on_disk: Vec<(String, u64)> =
+                entries.iter().map(|e| (e.rel.clone(), std::fs::symlink_metadata(&e.path).map(|m| m.len()).unwrap_or(u64::MAX))).collect();
+            on_disk.sort();
+            on_disk == listing
+        });
+    if unchanged {
+        return Ok(());
+    }
+    write_dist(out, files).map_err(|e| e.to_string())?;
+    if let Some(m) = marker {
+        fsutil::atomic_write(&m, digest.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn outcome_files_in(stage: &mut Stage, n: usize) {

@@ -183,11 +183,14 @@ pub fn output_kind(out: &Path) -> OutputKind {
     }
 }
 
-/// Whether an existing directory may be replaced by a dist: empty, or a previous dist (it has
-/// the `manifest.json` and `.env.production` that every kiln dist has).
+/// Whether an existing directory may be replaced by a dist: empty, or a previous kiln output
+/// (its `manifest.json` is a kiln manifest).
 fn replaceable(dir: &Path) -> bool {
     match std::fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none() || (dir.join("manifest.json").is_file() && dir.join(".env.production").is_file()),
+        Ok(mut entries) => {
+            entries.next().is_none()
+                || std::fs::read(dir.join("manifest.json")).is_ok_and(|b| crate::manifest::parse("manifest.json", &b).is_ok())
+        }
         Err(_) => false,
     }
 }
@@ -206,7 +209,7 @@ pub fn check_output(out: &Path, src: &Path) -> Result<(), DistError> {
     }
     if o.is_dir() && output_kind(out) == OutputKind::Dir && !replaceable(&o) {
         return Err(DistError::Refused(format!(
-            "refusing to replace {shown}: it exists and is not a kiln dist (no manifest.json and .env.production)"
+            "refusing to replace {shown}: it exists and is not a kiln output (no kiln manifest.json in it)"
         )));
     }
     if o.exists() && !o.is_dir() && output_kind(out) == OutputKind::Dir {

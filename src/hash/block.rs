@@ -155,8 +155,9 @@ fn lessc(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<Hash
         .arg("--no-color")
         .arg("--rewrite-urls=all")
         .arg(&file)
+        // Nothing of the caller's environment but PATH (lessc is a node script: `env node`).
         .env_clear()
-        .env("PATH", lessc.parent().map(|p| p.as_os_str().to_owned()).unwrap_or_default())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .map_err(|e| vec![HashError::File { path: shown.clone(), message: format!("cannot run {}: {e}", fsutil::display(lessc)) }])?;
     if !out.status.success() {

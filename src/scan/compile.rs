@@ -1,2 +1,104 @@
-pub fn compile_main(_a: CompileArgs) -> std::process::ExitCode { crate::cli::fail(["not yet"]) }
-#[derive(clap::Args)] pub struct CompileArgs {}
+//! `kiln assetman-compile`: a drop-in for Assetman's compiler, with its flags. It scans the
+//! templates, versions the static tree, compiles every block and writes, under the output dir,
+//! the versioned files, the blocks (`f/`), the rewritten templates (`templates/`) and
+//! manifest.json. Unchanged blocks and assets are reused from the cache, and the output dir is
+//! replaced whole, so outputs of earlier builds never linger.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::dist::build::{assets, AssetOptions, Cache};
+use crate::dist::{self, DistFile};
+use crate::fsutil::{self, EntryKind};
+use crate::scan;
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// Where the compiled files, rewritten templates and manifest.json go (replaced whole).
+    #[arg(long = "output_dir", visible_alias = "output-dir", value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// URL prefix the static dir is served under.
+    #[arg(long = "static_url_prefix", visible_alias = "static-url-prefix", default_value = "/s/")]
+    pub static_url_prefix: String,
+    /// Template directories (repeat the flag for several).
+    #[arg(long = "template_dir", visible_alias = "template-dir", required = true, value_name = "DIR")]
+    pub template_dirs: Vec<PathBuf>,
+    /// The static root that block paths are relative to.
+    #[arg(long = "static_dir", visible_alias = "static-dir", default_value = "static", value_name = "DIR")]
+    pub static_dir: PathBuf,
+    /// Template file extensions.
+    #[arg(long = "template_ext", visible_alias = "template-ext", default_value = "html", value_delimiter = ',')]
+    pub template_ext: Vec<String>,
+    /// Absolute URLs written into outputs use this prefix (a CDN origin).
+    #[arg(long = "cdn_prefix", visible_alias = "cdn-prefix")]
+    pub cdn_prefix: Option<String>,
+    /// LESS compiler for include_less blocks.
+    #[arg(long, value_name = "PATH")]
+    pub lessc: Option<PathBuf>,
+    /// Browser targets for CSS (a browserslist query).
+    #[arg(long, default_value = "defaults")]
+    pub targets: String,
+    /// Cache directory (default: .kiln-cache/<output dir name> beside the output dir).
+    #[arg(long = "cache_dir", visible_alias = "cache-dir", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Say, for each unit rebuilt instead of reused, which input changed.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
+    let one = |e: String| vec![e];
+    for t in &args.template_dirs {
+        dist::check_output(&args.output_dir, t).map_err(|e| one(e.to_string()))?;
+    }
+    dist::check_output(&args.output_dir, &args.static_dir).map_err(|e| one(e.to_string()))?;
+    let mut errors = Vec::new();
+    let templates = scan::scan_dirs(&args.template_dirs, &args.template_ext).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    errors.extend(scan::check_paths(&templates, &args.static_dir).into_iter().map(|e| e.to_string()));
+    let entries = fsutil::walk(&args.static_dir, &|rel, _| rel.rsplit('/').next().is_some_and(|n| n.starts_with('.')))
+        .map_err(|e| one(e.to_string()))?;
+    let mut statics = Vec::new();
+    for e in entries {
+        match e.kind {
+            EntryKind::LinkOutside => errors.push(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))),
+            _ => match fsutil::read(&e.path) {
+                Ok(b) => statics.push((e.rel, b)),
+                Err(err) => errors.push(err.to_string()),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let cache = Cache::open(Some(args.cache_dir.clone().unwrap_or_else(|| dist::build::default_cache_dir(&args.output_dir))));
+    let opts = AssetOptions {
+        prefix: args.static_url_prefix.clone(),
+        cdn_prefix: args.cdn_prefix.clone(),
+        targets: args.targets.clone(),
+        lessc: args.lessc.clone(),
+        webp: false,
+        minify_static: true,
+        minify_templates: false,
+        explain: args.explain,
+    };
+    let out = assets(&args.static_dir, statics, &templates, &opts, &cache)?;
+    let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, bytes)| DistFile { dest, bytes, executable: false }).collect();
+    files.extend(out.templates.into_iter().map(|(name, bytes)| DistFile { dest: format!("templates/{name}"), bytes, executable: false }));
+    files.push(DistFile { dest: "manifest.json".into(), bytes: out.manifest_json, executable: false });
+    dist::build::write_if_changed(&args.output_dir, &files, &cache).map_err(one)?;
+    for line in cache.explained() {
+        eprintln!("{line}");
+    }
+    cache.save().map_err(one)?;
+    Ok(cache.misses())
+}
+
+pub fn compile_main(args: CompileArgs) -> ExitCode {
+    match run(&args) {
+        Ok(compiled) => {
+            eprintln!("kiln assetman-compile: {} units compiled → {}", compiled, fsutil::display(&args.output_dir));
+            ExitCode::SUCCESS
+        }
+        Err(e) => crate::cli::fail(e),
+    }
+}
