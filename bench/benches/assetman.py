@@ -212,8 +212,9 @@ def run(ctx):
     ctx.note(f"Checked before timing: pyassetman's manifest has all {len(blocks)} blocks, each with its compiled "
              f"file; kiln's has the {len(blocks)} blocks (one bundle each in f/), all {n['js'] + n['css'] + n['images']} "
              f"assets and the {n['templates']} rewritten templates; every compiled JS file of both parses (node "
-             f"--check); both name the blocks with the same hashes; after the edit both changed the versions of "
-             f"the same {gen.SHARED_IN} blocks and no others. pyassetman writes only the compiled blocks and its "
+             f"--check); both name the blocks with the same hashes; after the edit kiln changed the versions of "
+             f"exactly the {gen.SHARED_IN} blocks that hold `{gen.SHARED_JS}`, pyassetman those and "
+             f"{len(peer_changed - shared_blocks)} CSS blocks (see below). pyassetman writes only the compiled blocks and its "
              f"manifest; kiln also writes every asset versioned, .br/.gz/.zst twins and the rewritten templates.")
     ctx.note(f"pyassetman's versions are not content-only: an asset's version hashes its dependencies in set "
              f"order, which PYTHONHASHSEED (random per process by default) decides, so with nothing changed it "
