@@ -290,7 +290,7 @@ def port_is_free(port):
 def load_config(state):
     """Ports and worker count, chosen at the first `up` and kept: a restart keeps its address.
     gRPC: $KILN_REMOTE_GRPC_PORT as given, else BuildGrid's usual 50051 when free (the address in
-    tests/remote/bazelrc), else any free port; PostgreSQL and Redis: any free ports."""
+    the root .bazelrc), else any free port; PostgreSQL and Redis: any free ports."""
     path = state.root / "cluster.json"
     if path.exists():
         return json.loads(path.read_text())
