@@ -1,6 +1,6 @@
 //! Remote execution on a real Remote Execution API cluster: tests/remote/cluster starts BuildGrid
 //! (CAS on disk, Redis action cache, PostgreSQL scheduler) and workers from tests/remote/worker.py
-//! on 127.0.0.1; Bazel (Debian's bazel-bootstrap) builds with tests/remote/bazelrc's configs.
+//! on 127.0.0.1; Bazel (Debian's bazel-bootstrap) builds with the root .bazelrc's remote configs.
 //! The tests read Bazel's process summary and execution log, never just its exit code: Bazel
 //! still succeeds when the remote side quietly falls back or misses.
 
@@ -195,10 +195,18 @@ fn write_exec(path: &Path, bytes: impl AsRef<[u8]>) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// The scratch workspace: its .bazelrc is tests/remote/bazelrc plus what the root .bazelrc has.
+/// The root .bazelrc's `remote` and `grpc_cache` configs.
+fn remote_configs() -> String {
+    let rc = fs::read_to_string(repo().join(".bazelrc")).unwrap();
+    let lines: Vec<&str> = rc.lines().filter(|l| l.starts_with("build:remote ") || l.starts_with("build:grpc_cache ")).collect();
+    assert!(lines.len() >= 4, "the root .bazelrc lacks build:remote / build:grpc_cache:\n{rc}");
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The scratch workspace: its .bazelrc has the root .bazelrc's remote configs and base settings.
 fn make_scratch(ws: &Path, words: &str) {
     write(&ws.join("WORKSPACE"), "workspace(name = \"scratch\")\n");
-    let mut rc = fs::read_to_string(repo().join("tests/remote/bazelrc")).unwrap();
+    let mut rc = remote_configs();
     rc.push_str("\n# As in the root .bazelrc: actions see a fixed PATH, and nothing is downloaded.\n");
     rc.push_str("build --incompatible_strict_action_env\ncommon --experimental_repository_disable_download\n");
     write(&ws.join(".bazelrc"), rc);
@@ -236,13 +244,20 @@ fn copy_workspace(from: &Path, to: &Path) {
 struct Bazel {
     ws: PathBuf,
     output_root: PathBuf,
+    python: Option<PathBuf>,
 }
 
 impl Bazel {
     /// A Bazel with its own (fresh) output root. The user's rc file is left out; the system one
     /// stays: Debian's bazel finds its install base through /etc/bazel.bazelrc.
     fn new(ws: &Path, output_root: &Path) -> Bazel {
-        Bazel { ws: ws.to_path_buf(), output_root: output_root.to_path_buf() }
+        Bazel { ws: ws.to_path_buf(), output_root: output_root.to_path_buf(), python: None }
+    }
+
+    /// The kiln toolchain's interpreter (KILN_PYTHON of its repository rule).
+    fn with_python(mut self, python: &Path) -> Bazel {
+        self.python = Some(python.to_path_buf());
+        self
     }
 
     fn cmd(&self, verb: &str) -> Command {
@@ -250,7 +265,13 @@ impl Bazel {
         c.current_dir(&self.ws)
             .arg(format!("--output_user_root={}", self.output_root.display()))
             .args(["--nohome_rc", "--max_idle_secs=120", verb])
+            // The kiln toolchain repository takes this checkout's binaries (as tests/bazel.rs).
+            .env("KILN_BIN_DIR", bin("kiln-hash").parent().unwrap())
+            .env_remove("KILN_PYTHON")
             .env_remove("USE_BAZEL_VERSION");
+        if let Some(python) = &self.python {
+            c.env("KILN_PYTHON", python);
+        }
         if verb == "build" {
             c.args(["--color=no", "--curses=no"]);
         }
@@ -273,6 +294,10 @@ impl Bazel {
 impl Drop for Bazel {
     fn drop(&mut self) {
         self.shutdown();
+        // Bazel leaves its output base read-only: let the temp dir's removal through.
+        if self.output_root.exists() {
+            run(Command::new("chmod").arg("-R").arg("u+w").arg(&self.output_root));
+        }
     }
 }
 
@@ -456,55 +481,135 @@ fn failed_up_leaves_nothing_running() {
     drop(taken);
 }
 
-/// The real thing: //:dist on the cluster, then all remote cache hits from a copy at another path.
+// --- //:dist ------------------------------------------------------------------------------------
+
+/// What a copy of the checkout's Bazel workspace needs (as tests/bazel.rs copies it).
+const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"];
+const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
+const DIST: &str = "bazel-bin/examples/shop/dist";
+
+/// Copies the checkout's Bazel workspace to `dest` and writes its .bazelrc.offline.
+fn make_ws(dest: &Path) -> PathBuf {
+    fs::create_dir_all(dest).unwrap();
+    for f in WS_FILES {
+        fs::copy(repo().join(f), dest.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+    }
+    for d in WS_DIRS {
+        copy_tree(&repo().join(d), &dest.join(d));
+    }
+    let o = run(Command::new("sh").arg(dest.join("tests/offline/setup")));
+    assert!(o.status.success(), "tests/offline/setup failed: {}", stderr(&o));
+    dest.to_path_buf()
+}
+
+/// The interpreter the toolchain repository would pick (python3 on PATH, as its real executable).
+/// Both Bazel (KILN_PYTHON) and `kiln build` (--python) are given it: bytecode depends on it.
+fn toolchain_python() -> PathBuf {
+    let o = run(Command::new("python3").args(["-S", "-E", "-c", "import os, sys; print(os.path.realpath(sys.executable))"]));
+    assert!(o.status.success(), "python3 does not run: {}", stderr(&o));
+    PathBuf::from(String::from_utf8(o.stdout).unwrap().trim())
+}
+
+/// A dist's files (relative path → bytes). Modes are left out: Bazel's outputs are all r-x.
+fn dist_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    snapshot(dir).into_iter().filter(|(_, (mode, _))| *mode != 0).map(|(k, (_, b))| (k, b)).collect()
+}
+
+fn assert_same_dist(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>, what: &str) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{what}: file lists differ");
+    for (k, v) in a {
+        assert!(v == &b[k], "{what}: bytes of {k} differ");
+    }
+}
+
+/// Every Kiln* spawn of an execution log: (mnemonic, runner).
+fn kiln_spawns(exec_log: &Path) -> Vec<(String, String)> {
+    spawns(exec_log).into_iter().filter(|(m, _)| m.starts_with("Kiln")).collect()
+}
+
+/// The input paths of the one spawn of `mnemonic` in an execution log.
+fn spawn_inputs(exec_log: &Path, mnemonic: &str) -> Vec<String> {
+    let text = fs::read_to_string(exec_log).unwrap();
+    let found: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.unwrap())
+        .filter(|v| v["mnemonic"] == mnemonic)
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {mnemonic} spawn in {exec_log:?}");
+    found[0]["inputs"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+/// //:dist on the cluster from a fresh output base: every kiln action (bytecode too, with the
+/// interpreter and its standard library as inputs, the host's hidden from the workers) runs
+/// remotely, and the dist equals a local `bazel build //:dist` and `kiln build`, byte for byte.
+/// Then, after `clean --expunge`, the same build from a copy at another path: every kiln action
+/// a remote cache hit, the same dist.
 #[test]
-#[ignore = "waits for //:dist: the Bazel rules (rules/, BUILD.bazel, WORKSPACE, .bazelrc with the \
-            offline config and tests/remote/bazelrc merged), which this branch does not have yet"]
 fn dist_builds_remotely_then_all_hits() {
-    if !cluster_tools() {
+    if !cluster_tools() || !require("python3") {
         return;
     }
-    assert!(repo().join("BUILD.bazel").exists(), "no root BUILD.bazel (//:dist)");
+    let python = toolchain_python();
     let tmp = open_tempdir();
     let t = tmp.path();
     let cluster = Cluster::up(&t.join("state"));
     let executor = format!("--remote_executor={}", cluster.executor);
-    // Copies of the checkout without build outputs, at two different paths.
-    let copy = |to: &Path| {
-        let o = run(Command::new("git").arg("-C").arg(repo()).args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]));
-        assert!(o.status.success());
-        for rel in o.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-            let rel = Path::new(std::str::from_utf8(rel).unwrap());
-            let src = repo().join(rel);
-            if src.is_file() {
-                fs::create_dir_all(to.join(rel).parent().unwrap()).unwrap();
-                fs::copy(&src, to.join(rel)).unwrap();
-            }
-        }
-    };
-    let args = |exec: &str| -> Vec<String> {
-        vec!["--config=offline".into(), "--config=remote".into(), exec.into(), "//:dist".into()]
-    };
-    let ws_a = t.join("a/kiln");
-    copy(&ws_a);
-    let dist_a = {
-        let bazel = Bazel::new(&ws_a, &t.join("a/out"));
-        let o = bazel.build(&args(&executor), &t.join("a.log"));
+    let remote: Vec<String> = vec!["--config=offline".into(), "--config=remote".into(), executor, "//:dist".into()];
+
+    // 1. Remote, from a fresh output base.
+    let ws_a = make_ws(&t.join("a/kiln"));
+    let (remote_dist, actions) = {
+        let bazel = Bazel::new(&ws_a, &t.join("a/out")).with_python(&python);
+        let o = bazel.build(&remote, &t.join("a.log"));
         let summary = process_summary(&o);
         assert!(summary.keys().all(|k| k == "remote" || k == "internal"), "non-remote processes: {summary:?}");
-        let kiln: Vec<_> = spawns(&t.join("a.log")).into_iter().filter(|(m, _)| m.starts_with("Kiln")).collect();
-        assert!(!kiln.is_empty(), "no Kiln* spawns in the execution log");
+        let kiln = kiln_spawns(&t.join("a.log"));
+        let mnemonics: BTreeSet<&str> = kiln.iter().map(|(m, _)| m.as_str()).collect();
+        for m in ["KilnMinify", "KilnHash", "KilnBlock", "KilnManifest", "KilnPyc", "KilnDist"] {
+            assert!(mnemonics.contains(m), "no {m} spawn in the execution log: {kiln:?}");
+        }
         assert!(kiln.iter().all(|(_, r)| r == "remote"), "kiln spawns not all remote: {kiln:?}");
-        let dist = t.join("dist-a");
-        copy_tree(&ws_a.join("bazel-bin/dist"), &dist);
-        run(bazel.cmd("clean").arg("--expunge"));
-        dist
+        assert_eq!(summary.get("remote").copied(), Some(kiln.len() as u64), "remote processes that are not kiln's: {summary:?}");
+        // The bytecode action brought its interpreter and standard library (the workers hide the
+        // host's, see tests/remote/cluster.py's hidden_tools).
+        let inputs = spawn_inputs(&t.join("a.log"), "KilnPyc");
+        for wanted in ["/python/bin/python3", "/python/lib/python3.", "/encodings/__init__.py", "/json/__init__.py"] {
+            assert!(inputs.iter().any(|i| i.contains("kiln_toolchain/") && i.contains(wanted)), "KilnPyc has no input *{wanted}*: {inputs:?}");
+        }
+        let err = stderr(&o);
+        assert!(!err.contains("Could not find platform"), "the remote interpreter missed its standard library:\n{err}");
+        let dist = dist_bytes(&ws_a.join(DIST));
+        let clean = run(bazel.cmd("clean").arg("--expunge"));
+        assert!(clean.status.success(), "bazel clean --expunge failed:\n{}", stderr(&clean));
+        (dist, kiln.len())
     };
-    let ws_b = t.join("b/elsewhere/kiln");
-    copy(&ws_b);
-    let bazel = Bazel::new(&ws_b, &t.join("b/out"));
-    bazel.build(&args(&executor), &t.join("b.log"));
-    let kiln: Vec<_> = spawns(&t.join("b.log")).into_iter().filter(|(m, _)| m.starts_with("Kiln")).collect();
-    assert!(!kiln.is_empty() && kiln.iter().all(|(_, r)| r == "remote cache hit"), "not all cache hits: {kiln:?}");
-    assert_same_tree(&dist_a, &ws_b.join("bazel-bin/dist"));
+    assert!(remote_dist.keys().any(|k| k.ends_with(".pyc")), "no bytecode in the dist: {:?}", remote_dist.keys());
+
+    // 2. The same workspace built locally (sandboxed), fresh output base: the same bytes.
+    {
+        let bazel = Bazel::new(&ws_a, &t.join("a/local-out")).with_python(&python);
+        let o = bazel.build(&["--config=offline".into(), "//:dist".into()], &t.join("local.log"));
+        let summary = process_summary(&o);
+        assert!(!summary.keys().any(|k| k.starts_with("remote")), "the local build used the cluster: {summary:?}");
+        assert_same_dist(&remote_dist, &dist_bytes(&ws_a.join(DIST)), "remote vs local `bazel build //:dist`");
+    }
+
+    // 3. `kiln build` with the toolchain's interpreter: the same bytes.
+    let kiln_dist = t.join("kiln-dist");
+    let o = run(Command::new(bin("kiln")).arg("build").arg(shop()).arg("-o").arg(&kiln_dist).arg("--python").arg(&python));
+    assert!(o.status.success(), "kiln build examples/shop failed:\n{}", stderr(&o));
+    assert_same_dist(&remote_dist, &dist_bytes(&kiln_dist), "remote `bazel build //:dist` vs `kiln build`");
+
+    // 4. From a copy at another path, fresh output base: every kiln action a remote cache hit.
+    let ws_b = make_ws(&t.join("b/elsewhere/kiln"));
+    let bazel = Bazel::new(&ws_b, &t.join("b/out")).with_python(&python);
+    let o = bazel.build(&remote, &t.join("b.log"));
+    let summary = process_summary(&o);
+    assert!(summary.keys().all(|k| k == "remote cache hit" || k == "internal"), "summary {summary:?}");
+    let kiln = kiln_spawns(&t.join("b.log"));
+    assert_eq!(kiln.len(), actions, "the second build ran a different set of kiln actions: {kiln:?}");
+    assert!(kiln.iter().all(|(_, r)| r == "remote cache hit"), "not all cache hits: {kiln:?}");
+    assert_same_dist(&remote_dist, &dist_bytes(&ws_b.join(DIST)), "the dist from the remote cache");
+    drop(bazel);
+    drop(cluster);
 }

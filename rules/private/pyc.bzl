@@ -28,6 +28,7 @@ def _kiln_pyc_impl(ctx):
         arguments = [args, srcs],
         inputs = depset(ctx.files.srcs + [tc.python], transitive = [tc.python_files]),
         outputs = [tree],
+        env = tc.python_env,
         mnemonic = "KilnPyc",
         progress_message = "Compiling %d Python files of %s" % (len(ctx.files.srcs), ctx.label),
         execution_requirements = reqs,

@@ -216,6 +216,11 @@ fn spawn(python: &Path) -> Result<(Worker, InterpreterInfo), PycError> {
     let mut cmd = Command::new(python);
     cmd.arg("-S").arg("-c").arg(DRIVER);
     cmd.env_clear().env("PYTHONHASHSEED", "0").env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONUTF8", "1");
+    // Where a relocated interpreter finds its shared libpython (Bazel's kiln_pyc declares it as an
+    // input and points this at it). It picks which library loads, never what it compiles.
+    if let Some(dirs) = std::env::var_os("LD_LIBRARY_PATH") {
+        cmd.env("LD_LIBRARY_PATH", dirs);
+    }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| interp_err(python, format!("cannot start: {e}")))?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {

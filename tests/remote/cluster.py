@@ -213,24 +213,62 @@ def check_reachable(state, user):
 # --- configuration -------------------------------------------------------------------------------
 
 
-def hidden_tools():
-    """Host files the workers' actions cannot run: $KILN_REMOTE_HIDE (colon-separated; empty for
-    none), else every Python interpreter in the usual bin directories, so that an action which
-    needs Python must bring its own as an input, as it would on a bare remote worker."""
+# Asked of each interpreter (-S -E): the files it runs on, were an action to reach them.
+PYTHON_FILES = """
+import os, sys, sysconfig
+print(os.path.realpath(sys.executable))
+print(os.path.realpath(sysconfig.get_path("stdlib")))
+print(os.path.realpath(sysconfig.get_path("platstdlib")))
+with open("/proc/self/maps") as maps:
+    for lib in sorted({l.split(None, 5)[5].strip() for l in maps if "/libpython" in l}):
+        print(os.path.realpath(lib))
+"""
+
+
+def hidden_tools(user):
+    """Host files the workers' actions cannot use: $KILN_REMOTE_HIDE (colon-separated; empty for
+    none), else every Python interpreter in the usual bin directories and the `python3` first on
+    the caller's PATH (a pyenv one, say), each with its standard library's directories and the
+    shared libpython it loads. An action that needs Python must bring all of them as inputs, as
+    it would on a bare remote worker: with the executable alone, Python would quietly fall back on
+    this host's standard library at the prefix it was built for. Paths the workers' user cannot
+    reach are left out: hidden already (a bind mount there would fail)."""
     if "KILN_REMOTE_HIDE" in os.environ:
         paths = [p for p in os.environ["KILN_REMOTE_HIDE"].split(":") if p]
         for p in paths:
-            if not os.path.isfile(p):
-                raise Failure(f"KILN_REMOTE_HIDE: {p}: not a file (only existing files can be hidden)")
+            if not os.path.exists(p):
+                raise Failure(f"KILN_REMOTE_HIDE: {p}: does not exist (only existing paths can be hidden)")
         return paths
-    found = set()
+    found, interpreters = set(), set()
     for d in ("/usr/bin", "/usr/local/bin", "/bin"):
         for p in Path(d).glob("python*"):
             real = p.resolve()
             if real.is_file():
                 found.add(str(real))
-    return sorted(found)
+                with open(real, "rb") as f:
+                    if f.read(4) == b"\x7fELF":  # not python3-config and other scripts
+                        interpreters.add(str(real))
+    first = shutil.which("python3")
+    if first:
+        interpreters.add(first)
+    for python in sorted(interpreters):
+        try:
+            out = subprocess.run([python, "-S", "-E", "-c", PYTHON_FILES], capture_output=True, text=True,
+                                 timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0:
+            found.update(p for p in out.stdout.splitlines() if os.path.exists(p))
+    return sorted(p for p in found if reachable(p, user))
 
+
+def reachable(path, user):
+    """Whether the workers' user can reach `path` (and so could use it, or bind-mount over it)."""
+    if user is None:
+        return os.access(path, os.R_OK)
+    probe = subprocess.run(["/usr/bin/test", "-r", path], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                           env=base_env())
+    return probe.returncode == 0
 
 
 def postgres_bin():
@@ -252,7 +290,7 @@ def port_is_free(port):
 def load_config(state):
     """Ports and worker count, chosen at the first `up` and kept: a restart keeps its address.
     gRPC: $KILN_REMOTE_GRPC_PORT as given, else BuildGrid's usual 50051 when free (the address in
-    tests/remote/bazelrc), else any free port; PostgreSQL and Redis: any free ports."""
+    the root .bazelrc), else any free port; PostgreSQL and Redis: any free ports."""
     path = state.root / "cluster.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -417,8 +455,11 @@ def up(state):
             sys.executable, str(state.root / "bin" / "bgd.py"),
             f"postgresql+psycopg2://bgd@127.0.0.1:{ports['postgres']}/bgd", str(state.root / "bgd.yml"),
         ], user=user, cwd=str(state.root / "cas"))
+    hidden = None
     for name in workers:
         if state.pid(name) is None:
+            if hidden is None:
+                hidden = hidden_tools(user)
             (state.root / "ready" / name).unlink(missing_ok=True)
             state.start(name, [
                 sys.executable, str(state.root / "bin" / "worker.py"),
@@ -428,7 +469,7 @@ def up(state):
                 "--bot-id", name,
                 "--work-dir", str(state.root / name), "--cache-dir", str(state.root / "worker-cache"),
                 "--ready-file", str(state.root / "ready" / name),
-                *(f"--hide={path}" for path in hidden_tools()),
+                *(f"--hide={path}" for path in hidden),
             ], user=user)
     everyone = ["redis", "postgres", "buildgrid", *workers]
     wait_until(lambda: port_answers(ports["grpc"]), "BuildGrid", state, everyone, 60)

@@ -299,6 +299,9 @@ class Worker:
         for leftover in (os.path.join(args.work_dir, "builds"), self.blobs.tmp):
             shutil.rmtree(leftover, ignore_errors=True)
             os.makedirs(leftover)
+        # What a hidden directory shows inside an action's namespace.
+        self.empty_dir = os.path.join(args.work_dir, "empty")
+        os.makedirs(self.empty_dir, exist_ok=True)
 
     # --- bot session ---------------------------------------------------------------------------
 
@@ -387,17 +390,21 @@ class Worker:
 
         setpriv --pdeathsig: the action dies with this worker (a killed worker leaves no stray
         build behind). With --hide, the action runs in its own user and mount namespace where each
-        hidden path is /dev/null (not executable): a host interpreter cannot stand in for a tool
-        the action should have brought as an input. It is uid 0 in that namespace, mapped to this
+        hidden file is /dev/null (not executable) and each hidden directory is empty: a host
+        interpreter or its standard library cannot stand in for what the action should have
+        brought as an input. It is uid 0 in that namespace, mapped to this
         worker's user outside. `env -i NAME=VALUE…` then restores exactly the action's environment,
         which the shell doing the mounts would otherwise extend (with PWD).
         """
         run = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", program, *args]
         if not self.args.hide:
             return run, env
-        mounts = 'while [ "$1" != -- ]; do /bin/mount --bind /dev/null "$1" || exit 125; shift; done; shift; exec "$@"'
+        mounts = ('empty=$1; shift; while [ "$1" != -- ]; do '
+                  'if [ -d "$1" ]; then src=$empty; else src=/dev/null; fi; '
+                  '/bin/mount --bind "$src" "$1" || exit 125; shift; done; shift; exec "$@"')
         return [
             "/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", mounts, "sh",
+            self.empty_dir,
             *self.args.hide, "--", "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in sorted(env.items())), *run,
         ], {}
 
@@ -540,7 +547,7 @@ def main():
     p.add_argument("--cache-dir", required=True, help="verified local copies of CAS file blobs")
     p.add_argument("--ready-file", help="written once the bot session exists")
     p.add_argument("--hide", action="append", default=[], metavar="PATH",
-                   help="a host file that actions must not be able to run (repeatable)")
+                   help="a host file (or directory) that actions must not be able to use (repeatable)")
     args = p.parse_args()
     os.umask(0o022)
     worker = Worker(args)
