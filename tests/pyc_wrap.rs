@@ -214,3 +214,37 @@ fn bad_invocations_are_clear() {
     }
     assert!(!tmp.path().join("out").exists());
 }
+
+/// The compiler worker gets a cleared environment except LD_LIBRARY_PATH, which a relocated
+/// interpreter with a shared libpython needs to start (Bazel's kiln_pyc sets it on remote workers).
+#[test]
+fn the_interpreter_keeps_ld_library_path_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let seen = t.join("seen");
+    // A stand-in interpreter: answers the sys.executable question, then records its environment.
+    let fake = t.join("python");
+    write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$3\" in 'import sys; sys.stdout.write(sys.executable)') printf %s \"$0\"; exit 0;; esac\n\
+             printf '%s|%s|%s\\n' \"${{LD_LIBRARY_PATH-unset}}\" \"${{KILN_SECRET-unset}}\" \"${{PYTHONHASHSEED-unset}}\" > {}\nexit 1\n",
+            seen.display()
+        ),
+    );
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write(&t.join("app/a.py"), "x = 1\n");
+    let o = run(Command::new(bin("kiln-pyc-wrap"))
+        .arg("--python")
+        .arg(&fake)
+        .arg("--root")
+        .arg(t.join("app"))
+        .arg("-o")
+        .arg(t.join("out"))
+        .arg(t.join("app/a.py"))
+        .env("LD_LIBRARY_PATH", "external/kiln_toolchain/python/lib")
+        .env("KILN_SECRET", "leaks"));
+    assert_eq!(o.status.code(), Some(1), "a broken interpreter must fail the batch: {}", stderr(&o));
+    assert_eq!(fs::read_to_string(&seen).unwrap(), "external/kiln_toolchain/python/lib|unset|0\n");
+    assert!(!t.join("out").exists(), "output written after a failure");
+}

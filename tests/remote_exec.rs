@@ -66,6 +66,19 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failed test: what the services said, before down (the temp dir goes with the test).
+        if std::thread::panicking() {
+            if let Ok(logs) = fs::read_dir(self.state.join("log")) {
+                let mut logs: Vec<PathBuf> = logs.map(|e| e.unwrap().path()).collect();
+                logs.sort();
+                for log in logs {
+                    let text = fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    eprintln!("--- {} (last {} lines)\n{}", log.display(), tail.len(), tail.join("\n"));
+                }
+            }
+        }
         let o = run(Command::new(cluster_script()).arg("down").arg(&self.state));
         if !o.status.success() {
             eprintln!("cluster down failed:\n{}", stderr(&o));
