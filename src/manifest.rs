@@ -63,6 +63,14 @@ impl BlockEntry {
     }
 }
 
+impl Manifest {
+    /// The entry (and its key) of an asset path, following a rename (`img/a.jpg` → `img/a.webp`).
+    pub fn asset(&self, path: &str) -> Option<(&str, &AssetEntry)> {
+        let key = self.renames.get(path).map_or(path, String::as_str);
+        self.assets.get_key_value(key).map(|(k, e)| (k.as_str(), e))
+    }
+}
+
 /// A manifest. A partial manifest is the same shape with empty `lookups`
 /// (lookups need every path at once, so only the merge computes them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -678,7 +678,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
             let versions: Vec<(String, String)> = d
                 .paths
                 .iter()
-                .map(|p| (p.clone(), static_manifest.assets.get(static_manifest.renames.get(p).unwrap_or(p)).map(|e| e.version.clone()).unwrap_or_default()))
+                .map(|p| (p.clone(), static_manifest.asset(p).map(|(_, e)| e.version.clone()).unwrap_or_default()))
                 .collect();
             let version = block::block_version(d.kind, &versions, &bopts);
             let name = format!("block {}", d.key);

@@ -11,7 +11,7 @@ use std::process::Command;
 use super::css::{self, CssRef};
 use super::{compress_all, resolve, sri, versioned_path, HashError, HashOptions, UrlStyle};
 use crate::fsutil;
-use crate::manifest::{hex, lookups, AssetEntry, BlockEntry, Manifest};
+use crate::manifest::{hex, lookups, BlockEntry, Manifest};
 use crate::minify::{self, Kind, MinifyOptions};
 use crate::scan::{block_key, namehash, BlockKind};
 
@@ -58,12 +58,6 @@ pub fn block_version(kind: BlockKind, versions: &[(String, String)], opts: &Bloc
     hex(&h.finalize())
 }
 
-/// The entry of an asset, following renames.
-fn asset<'a>(known: &'a Manifest, key: &str) -> Option<&'a AssetEntry> {
-    let key = known.renames.get(key).map(String::as_str).unwrap_or(key);
-    known.assets.get(key)
-}
-
 /// Where the block is served (relative to the prefix) and the file that holds it.
 pub fn block_paths(kind: BlockKind, paths: &[String], version: &str, known: &Manifest, style: UrlStyle) -> (String, String) {
     let name = format!("{}.{}", namehash(paths), kind.ext());
@@ -88,8 +82,8 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     let mut errors = Vec::new();
     let mut versions = Vec::new();
     for p in paths {
-        match asset(known, p) {
-            Some(e) => versions.push((p.clone(), e.version.clone())),
+        match known.asset(p) {
+            Some((_, e)) => versions.push((p.clone(), e.version.clone())),
             None => errors.push(HashError::File {
                 path: p.clone(),
                 message: "block path is not in any dependency manifest (version the static tree first)".into(),
@@ -244,8 +238,8 @@ fn inline_css(
                 }
                 pos = e;
             }
-            (Some((dep, suffix, _)), None) => match asset(known, &dep) {
-                Some(entry) => {
+            (Some((dep, suffix, _)), None) => match known.asset(&dep) {
+                Some((_, entry)) => {
                     out.push_str(&text[pos..r.start]);
                     let url = format!("{}{}{suffix}", opts.hash.url_prefix(), entry.versioned_path);
                     out.push_str(&css::url_token(&url, r.is_url_fn));
@@ -274,6 +268,7 @@ fn strip_charset(css: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::AssetEntry;
 
     fn known(paths: &[(&str, &str)]) -> Manifest {
         let mut m = Manifest::default();

@@ -365,8 +365,7 @@ pub struct Rewrite {
 impl Rewrite {
     /// The asset entry for a path, following `renames` (e.g. `img/a.jpg` → `img/a.webp`).
     pub fn asset(&self, path: &str) -> Option<&AssetEntry> {
-        let path = self.manifest.renames.get(path).map(String::as_str).unwrap_or(path);
-        self.manifest.assets.get(path)
+        self.manifest.asset(path).map(|(_, e)| e)
     }
 
     pub fn block(&self, kind: BlockKind, paths: &[String]) -> Option<&BlockEntry> {

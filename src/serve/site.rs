@@ -142,7 +142,7 @@ impl Site {
         }
         // Unversioned: the file itself when it is there (an assetman-style or unversioned
         // dist), else the current version of that asset.
-        let entry = self.asset(rel);
+        let entry = self.manifest.asset(rel);
         if self.files.contains_key(rel) {
             let known = entry.filter(|(key, e)| e.file(key) == rel);
             return self.serve(rel, Cache::NoCache, known.map(|(_, e)| &e.version), known.map(|(_, e)| &e.encodings));
@@ -153,15 +153,9 @@ impl Site {
         }
     }
 
-    /// The manifest entry of an asset path, following a rename (`img/a.jpg` → `img/a.webp`).
-    fn asset(&self, path: &str) -> Option<(&str, &manifest::AssetEntry)> {
-        let key = self.manifest.renames.get(path).map_or(path, String::as_str);
-        self.manifest.assets.get_key_value(key).map(|(k, e)| (k.as_str(), e))
-    }
-
     /// `v:{version}/{path}`: exactly that version or nothing.
     fn versioned_asset(&self, version: &str, path: &str) -> Route {
-        match self.asset(path) {
+        match self.manifest.asset(path) {
             Some((key, e)) if e.version == version => self.serve(e.file(key), Cache::Immutable, Some(&e.version), Some(&e.encodings)),
             _ => Route::NotFound,
         }
@@ -192,7 +186,7 @@ impl Site {
         let mut parts = Vec::new();
         let mut body = Vec::new();
         for path in paths {
-            let Some((key, e)) = self.asset(path) else { continue };
+            let Some((key, e)) = self.manifest.asset(path) else { continue };
             let Some(file) = self.files.get(e.file(key)) else { continue };
             if ext == "css" {
                 // Concatenated stylesheets would break: their relative url()s and @imports
