@@ -570,14 +570,6 @@ pub fn scan_template(root: &Path, rel: &str, name: &str, bytes: &[u8]) -> Result
     Ok(Template { name: name.to_string(), path, source, scan })
 }
 
-fn encoding_of(twin: &str) -> &'static str {
-    match twin.rsplit('.').next() {
-        Some("br") => "br",
-        Some("gz") => "gzip",
-        _ => "zstd",
-    }
-}
-
 /// Static files (minified, WebP), versions and twins, asset blocks, the manifest, and templates
 /// rewritten (and minified): design.md §8 steps 1–6, every unit cached.
 pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Vec<String>> {
@@ -661,9 +653,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
     }
     for (key, outs) in twins {
         if let Some(entry) = static_manifest.assets.get_mut(&key) {
-            for (rel, _) in &outs {
-                entry.encodings.insert(encoding_of(rel).to_string(), rel.clone());
-            }
+            entry.encodings.extend(hash::encodings_of(&outs));
         }
         static_out.extend(outs);
     }
@@ -702,9 +692,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
             let mut all = outs.clone();
             for (rel, bytes) in &outs {
                 let tw = twins_unit(cache, &d.key, rel, bytes, o.explain);
-                for (t, _) in &tw {
-                    entry.encodings.insert(encoding_of(t).to_string(), t.clone());
-                }
+                entry.encodings.extend(hash::encodings_of(&tw));
                 all.extend(tw);
             }
             Ok((d.key.clone(), entry, all))
@@ -823,7 +811,7 @@ fn source_of(dest: &str, static_prefix: &str, m: &Manifest) -> Option<String> {
 
 /// `.br`/`.gz`/`.zst` twins of one output of `owner` (an asset or block key), cached by content.
 fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], explain: bool) -> Outputs {
-    if hash::PRECOMPRESSED.contains(&hash::extension(rel).as_str()) {
+    if !hash::compressible(rel) {
         return Vec::new();
     }
     let inputs = BTreeMap::from([("content".to_string(), md5_hex(bytes)), ("file".to_string(), rel.to_string())]);
@@ -831,7 +819,7 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], explain: bool
     if let Some(out) = cache.lookup(&name, &inputs) {
         return out;
     }
-    let outs: Outputs = hash::compress_all(bytes).into_iter().map(|(_, ext, data)| (format!("{rel}.{ext}"), data)).collect();
+    let outs = hash::twins(rel, bytes);
     cache.store(&name, inputs, &outs, explain);
     outs
 }

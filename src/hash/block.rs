@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::css::{self, CssRef};
-use super::{compress_all, resolve, sri, versioned_path, HashError, HashOptions, UrlStyle};
+use super::{encodings_of, resolve, sri, twins, versioned_path, HashError, HashOptions, UrlStyle};
 use crate::fsutil;
 use crate::manifest::{hex, lookups, BlockEntry, Manifest};
 use crate::minify::{self, Kind, MinifyOptions};
@@ -128,15 +128,8 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     };
     let version = block_version(kind, &versions, opts);
     let (served, file) = block_paths(kind, paths, &version, known, opts.hash.url_style);
-    let mut outputs = Vec::new();
-    let mut encodings = BTreeMap::new();
-    if opts.hash.compress {
-        for (name, ext, data) in compress_all(&bundle) {
-            let twin = format!("{file}.{ext}");
-            encodings.insert(name.to_string(), twin.clone());
-            outputs.push((twin, data));
-        }
-    }
+    let mut outputs = if opts.hash.compress { twins(&file, &bundle) } else { Vec::new() };
+    let encodings = encodings_of(&outputs);
     let entry = BlockEntry { version, versioned_path: served, integrity: sri(&bundle), paths: paths.to_vec(), encodings };
     outputs.push((file, bundle));
     outputs.sort();

@@ -144,6 +144,34 @@ pub(crate) fn extension(key: &str) -> String {
     }
 }
 
+/// Content-Encoding name and file extension of each twin, in the order compress_all writes them.
+const TWIN_ENCODINGS: [(&str, &str); 3] = [("br", "br"), ("gzip", "gz"), ("zstd", "zst")];
+
+/// Whether twins of a served file are worth writing (not for already-compressed formats).
+pub fn compressible(file: &str) -> bool {
+    !PRECOMPRESSED.contains(&extension(file).as_str())
+}
+
+/// The twins of the served file `file`: `(twin path, bytes)`, kept only when smaller (see
+/// compress_all); none for already-compressed formats.
+pub fn twins(file: &str, bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    if !compressible(file) {
+        return Vec::new();
+    }
+    compress_all(bytes).into_iter().map(|(_, ext, data)| (format!("{file}.{ext}"), data)).collect()
+}
+
+/// The `encodings` of a manifest entry for these twins: Content-Encoding → twin path.
+pub fn encodings_of(twins: &[(String, Vec<u8>)]) -> BTreeMap<String, String> {
+    twins
+        .iter()
+        .filter_map(|(path, _)| {
+            let ext = path.rsplit('.').next()?;
+            TWIN_ENCODINGS.iter().find(|(_, e)| *e == ext).map(|(name, _)| (name.to_string(), path.clone()))
+        })
+        .collect()
+}
+
 /// Deterministic twins: fixed levels, no names or times in headers, single-threaded.
 pub fn compress_all(bytes: &[u8]) -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut out = Vec::new();
@@ -152,12 +180,12 @@ pub fn compress_all(bytes: &[u8]) -> Vec<(&'static str, &'static str, Vec<u8>)> 
         let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
         let _ = brotli::BrotliCompress(&mut &bytes[..], &mut br, &params);
     }
-    out.push(("br", "br", br));
     let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
     let gz = gz.write_all(bytes).and_then(|_| gz.finish()).unwrap_or_default();
-    out.push(("gzip", "gz", gz));
     let zst = zstd::bulk::compress(bytes, 19).unwrap_or_default();
-    out.push(("zstd", "zst", zst));
+    for ((name, ext), data) in TWIN_ENCODINGS.into_iter().zip([br, gz, zst]) {
+        out.push((name, ext, data));
+    }
     out.retain(|(_, _, c)| !c.is_empty() && c.len() * 100 <= bytes.len() * 95);
     out
 }
@@ -424,15 +452,8 @@ fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, 
         UrlStyle::Assetman => key.clone(),
     };
     let bytes = if l.refs.is_empty() { l.bytes.clone() } else { rewrite(l, &file, lookup, opts) };
-    let mut encodings = BTreeMap::new();
-    let mut outputs = Vec::new();
-    if opts.compress && !PRECOMPRESSED.contains(&extension(key).as_str()) {
-        for (name, ext, data) in compress_all(&bytes) {
-            let twin = format!("{file}.{ext}");
-            encodings.insert(name.to_string(), twin.clone());
-            outputs.push((twin, data));
-        }
-    }
+    let mut outputs = if opts.compress { twins(&file, &bytes) } else { Vec::new() };
+    let encodings = encodings_of(&outputs);
     let entry = AssetEntry {
         version,
         versioned_path: vpath,
