@@ -280,10 +280,6 @@ impl<'a> Stage<'a> {
     }
 }
 
-fn is_image(key: &str) -> bool {
-    matches!(hash::extension(key).as_str(), "jpg" | "jpeg" | "png" | "gif")
-}
-
 fn kind_name(dest: &str) -> String {
     let ext = hash::extension(dest);
     match ext.as_str() {
@@ -603,11 +599,13 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
                     cache.store(&name, inputs, &outs, o.explain);
                     Ok((key.clone(), outs, None))
                 }
-                None if o.webp && is_image(key) => {
-                    let (outs, rename) = webp_unit(cache, &unit_rel, key, bytes, &shown, o.explain)?;
-                    Ok((key.clone(), outs, rename))
-                }
-                None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
+                None => match crate::webp::webp_rel(key).filter(|_| o.webp) {
+                    Some(webp_key) => {
+                        let (outs, rename) = webp_unit(cache, &unit_rel, key, &webp_key, bytes, &shown, o.explain)?;
+                        Ok((key.clone(), outs, rename))
+                    }
+                    None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
+                },
             }
         })
         .collect();
@@ -824,20 +822,18 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], explain: bool
     outs
 }
 
-/// One image to WebP with kiln-webp's `--replace` semantics (same library code, same bytes):
-/// the WebP and a rename when it is smaller, else the original unchanged.
-fn webp_unit(cache: &Cache, rel: &str, key: &str, bytes: &[u8], shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
+/// One image to WebP with kiln-webp's `--replace` rule (the same library call, so the same
+/// bytes): the WebP and a rename when it is smaller, else the original unchanged.
+fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
     let opts = crate::webp::WebpOptions::default();
-    let Some(webp_key) = crate::webp::webp_rel(key) else { return Ok((vec![(key.to_string(), bytes.to_vec())], None)) };
     let inputs = BTreeMap::from([(rel.to_string(), md5_hex(bytes)), ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION")))]);
     let name = format!("webp {rel}");
     let outs = match cache.lookup(&name, &inputs) {
         Some(o) => o,
         None => {
-            let encoded = crate::webp::encode(bytes, &opts).map_err(|problem| format!("{shown}: {problem}"))?;
-            let outs = if encoded.webp.len() < bytes.len() { vec![(webp_key, encoded.webp)] } else { vec![(key.to_string(), bytes.to_vec())] };
-            cache.store(&name, inputs, &outs, explain);
-            outs
+            let converted = crate::webp::convert_bytes(key, webp_key, bytes.to_vec(), shown, &opts, true).map_err(|e| e.to_string())?;
+            cache.store(&name, inputs, &converted.files, explain);
+            converted.files
         }
     };
     let rename = outs.first().filter(|(k, _)| k != key).map(|(k, _)| k.clone());

@@ -270,8 +270,7 @@ fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), FsError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| FsError::io(path, e))
+    fsutil::set_mode(path, mode).map_err(|e| FsError::io(path, e))
 }
 
 fn set_dir_modes(root: &Path) -> Result<(), FsError> {

@@ -369,12 +369,18 @@ pub fn convert_batch(jobs: &[Job], opts: &WebpOptions, replace: bool) -> Vec<Res
 
 fn convert_one(job: &Job, webp_rel: &str, opts: &WebpOptions, replace: bool) -> Result<Converted, WebpError> {
     let original = fsutil::read(&job.input)?;
-    let path = fsutil::display(&job.input);
+    convert_bytes(&job.rel, webp_rel, original, &fsutil::display(&job.input), opts, replace)
+}
+
+/// What the image `rel` (its bytes `original`, named `path` in messages) becomes; see
+/// [`convert_batch`]. `kiln build` calls this too, so its dist has kiln-webp's bytes.
+pub fn convert_bytes(rel: &str, webp_rel: &str, original: Vec<u8>, path: &str, opts: &WebpOptions, replace: bool) -> Result<Converted, WebpError> {
+    let path = path.to_string();
     let encoded = encode(&original, opts).map_err(|problem| WebpError::Image { path: path.clone(), problem })?;
     let (webp_len, orig_len) = (encoded.webp.len(), original.len());
     if !replace {
         return Ok(Converted {
-            files: vec![(job.rel.clone(), original), (webp_rel.to_string(), encoded.webp)],
+            files: vec![(rel.to_string(), original), (webp_rel.to_string(), encoded.webp)],
             rename: None,
             note: None,
         });
@@ -382,12 +388,12 @@ fn convert_one(job: &Job, webp_rel: &str, opts: &WebpOptions, replace: bool) -> 
     if webp_len < orig_len {
         Ok(Converted {
             files: vec![(webp_rel.to_string(), encoded.webp)],
-            rename: Some((job.rel.clone(), webp_rel.to_string())),
+            rename: Some((rel.to_string(), webp_rel.to_string())),
             note: None,
         })
     } else {
         Ok(Converted {
-            files: vec![(job.rel.clone(), original)],
+            files: vec![(rel.to_string(), original)],
             rename: None,
             note: Some(format!(
                 "{path}: kept the original: its WebP would be {webp_len} bytes, not smaller than its {orig_len}"
