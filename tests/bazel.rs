@@ -19,25 +19,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// What a workspace copy needs: the Bazel files of the checkout, the rules, the example, the
-/// offline stand-ins.
-const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"];
-const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
-const DIST: &str = "bazel-bin/examples/shop/dist";
-
-/// Copies the checkout's Bazel workspace to `dest` and writes its .bazelrc.offline.
-fn make_ws(dest: &Path) -> PathBuf {
-    fs::create_dir_all(dest).unwrap();
-    for f in WS_FILES {
-        fs::copy(repo().join(f), dest.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
-    }
-    for d in WS_DIRS {
-        copy_tree(&repo().join(d), &dest.join(d));
-    }
-    let o = run(Command::new("sh").arg(dest.join("tests/offline/setup")));
-    assert!(o.status.success(), "tests/offline/setup failed: {}", stderr(&o));
-    dest.to_path_buf()
-}
 
 /// The Bazel client of one test, with its temp dir: output bases under target/kiln-bazel, one per
 /// workspace path; on drop (also when the test fails) their servers are shut down and they are

@@ -496,24 +496,6 @@ fn failed_up_leaves_nothing_running() {
 
 // --- //:dist ------------------------------------------------------------------------------------
 
-/// What a copy of the checkout's Bazel workspace needs (as tests/bazel.rs copies it).
-const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"];
-const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
-const DIST: &str = "bazel-bin/examples/shop/dist";
-
-/// Copies the checkout's Bazel workspace to `dest` and writes its .bazelrc.offline.
-fn make_ws(dest: &Path) -> PathBuf {
-    fs::create_dir_all(dest).unwrap();
-    for f in WS_FILES {
-        fs::copy(repo().join(f), dest.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
-    }
-    for d in WS_DIRS {
-        copy_tree(&repo().join(d), &dest.join(d));
-    }
-    let o = run(Command::new("sh").arg(dest.join("tests/offline/setup")));
-    assert!(o.status.success(), "tests/offline/setup failed: {}", stderr(&o));
-    dest.to_path_buf()
-}
 
 /// The interpreter the toolchain repository would pick (python3 on PATH, as its real executable).
 /// Both Bazel (KILN_PYTHON) and `kiln build` (--python) are given it: bytecode depends on it.

@@ -117,3 +117,23 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     }
     snapshot(dir).into_iter().filter(|(_, (m, _))| *m != 0).map(|(k, _)| k).collect()
 }
+
+/// Bazel tests: what a workspace copy needs (the checkout's Bazel files, the rules, the example,
+/// the offline stand-ins), and where its dist is built.
+pub const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"];
+pub const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
+pub const DIST: &str = "bazel-bin/examples/shop/dist";
+
+/// Copies the checkout's Bazel workspace to `dest` and writes its .bazelrc.offline.
+pub fn make_ws(dest: &Path) -> PathBuf {
+    fs::create_dir_all(dest).unwrap();
+    for f in WS_FILES {
+        fs::copy(repo().join(f), dest.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+    }
+    for d in WS_DIRS {
+        copy_tree(&repo().join(d), &dest.join(d));
+    }
+    let o = run(Command::new("sh").arg(dest.join("tests/offline/setup")));
+    assert!(o.status.success(), "tests/offline/setup failed: {}", stderr(&o));
+    dest.to_path_buf()
+}
