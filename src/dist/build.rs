@@ -320,21 +320,11 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     if !src.is_dir() {
         return Err(one(format!("{}: not a directory", fsutil::display(src))));
     }
-    check_output(&args.out, src).map_err(|e| one(e.to_string()))?;
-    if output_kind(&args.out) != OutputKind::Dir {
-        return Err(one(format!("{}: -o is the dist directory; use --archive for an archive", fsutil::display(&args.out))));
+    if let Some(problem) = output_problem(args) {
+        return Err(one(problem));
     }
     let abs_src = fsutil::absolute_lexical(src).map_err(|e| one(e.to_string()))?;
     let abs_out = fsutil::absolute_lexical(&args.out).map_err(|e| one(e.to_string()))?;
-    if let Some(a) = &args.archive {
-        let abs = fsutil::absolute_lexical(a).map_err(|e| one(e.to_string()))?;
-        if abs.starts_with(&abs_src) || output_kind(a) == OutputKind::Dir {
-            return Err(one(format!(
-                "{}: --archive must be a .tar.zst, .tar.gz or .zip outside the source tree",
-                fsutil::display(a)
-            )));
-        }
-    }
     let cache_dir = if args.no_cache {
         None
     } else {
@@ -380,7 +370,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         }
         files.insert(e.rel.clone(), (classify(&e.rel, &layout), e.path));
     }
-    outcome_files_in(&mut stage, files.len());
+    stage.outcome.files_in = files.len();
     let webp = image_optimization(src, args.image_optimization);
     let static_prefix = format!("{}/", args.static_root.trim_end_matches('/'));
     let template_prefix = format!("{}/", args.templates.trim_end_matches('/'));
@@ -403,10 +393,10 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let templates: Vec<Template> = sources
         .iter()
         .filter(|(_, (c, _, _))| *c == Class::Template)
-        .filter_map(|(rel, (_, bytes, _))| match scan_template(src, rel, &rel[template_prefix.len()..], bytes) {
+        .filter_map(|(rel, (_, bytes, _))| match Template::parse(rel[template_prefix.len()..].to_string(), src.join(rel), bytes.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                errors.push(e);
+                errors.push(e.to_string());
                 None
             }
         })
@@ -555,15 +545,6 @@ pub struct AssetsOut {
     pub manifest: Manifest,
     pub manifest_json: Vec<u8>,
     pub stages: Vec<(String, f64)>,
-}
-
-/// Reads one template for the pipeline: UTF-8, scanned; `name` is its path under the template dir.
-pub fn scan_template(root: &Path, rel: &str, name: &str, bytes: &[u8]) -> Result<Template, String> {
-    let path = root.join(rel);
-    let shown = fsutil::display(&path);
-    let source = String::from_utf8(bytes.to_vec()).map_err(|_| format!("{shown}: template is not UTF-8"))?;
-    let scan = scan::scan_source(&source).map_err(|p| format!("{shown}:{}:{}: {}", p.line, p.col, p.message))?;
-    Ok(Template { name: name.to_string(), path, source, scan })
 }
 
 /// Static files (minified, WebP), versions and twins, asset blocks, the manifest, and templates
@@ -788,10 +769,6 @@ pub fn write_if_changed(out: &Path, files: &[DistFile], cache: &Cache) -> Result
         fsutil::atomic_write(&m, digest.as_bytes()).map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn outcome_files_in(stage: &mut Stage, n: usize) {
-    stage.outcome.files_in = n;
 }
 
 /// The source file a dist file came from (for before/after sizes).

@@ -194,6 +194,16 @@ pub struct Template {
     pub scan: TemplateScan,
 }
 
+impl Template {
+    /// A template from its bytes: UTF-8, then scanned; errors name `path`.
+    pub fn parse(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Template, ScanError> {
+        let shown = fsutil::display(&path);
+        let source = String::from_utf8(bytes).map_err(|_| ScanError::Other(format!("{shown}: template is not UTF-8")))?;
+        let scan = scan_source(&source).map_err(|p| ScanError::at(&shown, p))?;
+        Ok(Template { name, path, source, scan })
+    }
+}
+
 /// Reads and scans every template (`*.<ext>`) under the dirs, in sorted order.
 pub fn scan_dirs(dirs: &[PathBuf], exts: &[String]) -> Result<Vec<Template>, Vec<ScanError>> {
     let mut out = Vec::new();
@@ -215,24 +225,10 @@ pub fn scan_dirs(dirs: &[PathBuf], exts: &[String]) -> Result<Vec<Template>, Vec
                 errors.push(ScanError::Other(format!("{}: symlink points outside the template dir", fsutil::display(&e.path))));
                 continue;
             }
-            let shown = fsutil::display(&e.path);
-            let source = match fsutil::read(&e.path).map(String::from_utf8) {
-                Ok(Ok(s)) => s,
-                Ok(Err(_)) => {
-                    errors.push(ScanError::Other(format!("{shown}: template is not UTF-8")));
-                    continue;
-                }
-                Err(err) => {
-                    errors.push(err.into());
-                    continue;
-                }
-            };
-            match scan_source(&source) {
-                Ok(scan) => {
-                    let name = if dirs.len() > 1 { format!("{n}/{}", e.rel) } else { e.rel.clone() };
-                    out.push(Template { name, path: e.path.clone(), source, scan });
-                }
-                Err(p) => errors.push(ScanError::at(&shown, p)),
+            let name = if dirs.len() > 1 { format!("{n}/{}", e.rel) } else { e.rel.clone() };
+            match fsutil::read(&e.path).map_err(ScanError::from).and_then(|bytes| Template::parse(name, e.path.clone(), bytes)) {
+                Ok(t) => out.push(t),
+                Err(err) => errors.push(err),
             }
         }
     }
