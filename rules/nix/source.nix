@@ -42,6 +42,19 @@ let
       && type != "unknown";
 
   under = dir: rel: rel == dir || hasPrefix "${dir}/" rel;
+
+  # The files of `src` outside the static and template roots that ship: its Python when `py`,
+  # everything else otherwise.
+  outsideRoots = py: { src, name, withDb ? false, staticRoot, templateDir }:
+    builtins.path {
+      inherit name;
+      path = src;
+      filter = path: type:
+        let rel = relTo src path; in
+        shipped { inherit withDb; } rel type
+        && !(under staticRoot rel) && !(under templateDir rel)
+        && (type == "directory" || hasSuffix ".py" rel == py);
+    };
 in
 {
   inherit hasPrefix hasSuffix;
@@ -58,28 +71,10 @@ in
     };
 
   # The shipped .py files of `src` (and only them), outside the static and template roots.
-  python = { src, name, withDb ? false, staticRoot, templateDir }:
-    builtins.path {
-      inherit name;
-      path = src;
-      filter = path: type:
-        let rel = relTo src path; in
-        shipped { inherit withDb; } rel type
-        && !(under staticRoot rel) && !(under templateDir rel)
-        && (type == "directory" || hasSuffix ".py" rel);
-    };
+  python = outsideRoots true;
 
   # Everything else that ships as is: not Python, not under the static or template roots.
-  rest = { src, name, withDb ? false, staticRoot, templateDir }:
-    builtins.path {
-      inherit name;
-      path = src;
-      filter = path: type:
-        let rel = relTo src path; in
-        shipped { inherit withDb; } rel type
-        && !(under staticRoot rel) && !(under templateDir rel)
-        && (type == "directory" || !(hasSuffix ".py" rel));
-    };
+  rest = outsideRoots false;
 
   # kiln's own crate: what cargo needs, plus the binaries a `cargo build --release` left in
   # target/release (only the offline stub nixpkgs installs those; real nixpkgs compiles from
