@@ -659,6 +659,70 @@ fn no_change_and_mtime_only_rebuilds_reuse_every_unit_and_give_the_same_dist() {
     assert!(snapshot(&dist) == before, "after undoing both edits the dist differs from the original one");
 }
 
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{path:?}: {e}")).ino()
+}
+
+/// A dist file under `dir` whose name starts with `prefix` (versioned names change with content).
+fn dist_file(dist: &Path, prefix: &str) -> PathBuf {
+    let f = files_under(dist).into_iter().find(|f| f.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}* in the dist"));
+    dist.join(f)
+}
+
+#[test]
+fn an_unchanged_rebuild_touches_nothing_but_notices_an_edited_or_missing_output_and_a_new_option() {
+    let (tmp, _src, dist, units) = warm_shop();
+    let before = snapshot(&dist);
+    let root_inode = inode(&dist);
+    let err = ok(&kiln_build(tmp.path(), &["shop", "-o", "dist", "--explain"]));
+    assert!(err.contains("nothing changed since the last build"), "{err}");
+    assert_eq!(reuse(&err), (units, units), "{err}");
+    assert_eq!(inode(&dist), root_inode, "an unchanged rebuild replaced the dist");
+
+    // An output edited in place (same size), or removed, is put back.
+    let page = dist.join("src/templates/index.html");
+    let mut bytes = fs::read(&page).unwrap();
+    bytes[0] ^= 0x20;
+    fs::write(&page, &bytes).unwrap();
+    let err = ok(&kiln_build(tmp.path(), &["shop", "-o", "dist", "--explain"]));
+    assert!(!err.contains("nothing changed"), "an edited output went unnoticed:\n{err}");
+    assert!(snapshot(&dist) == before, "the edited output was not restored");
+    fs::remove_file(dist_file(&dist, "src/partials/css/base.")).unwrap();
+    ok(&kiln_build(tmp.path(), &["shop", "-o", "dist"]));
+    assert!(snapshot(&dist) == before, "the removed output was not restored");
+
+    // An option that shapes the bytes is an input too: max compression makes smaller brotli
+    // twins, and going back to the default gives back the same dist.
+    let br_size = |d: &Path| -> u64 { files_under(d).iter().filter(|f| f.ends_with(".br")).map(|f| fs::metadata(d.join(f)).unwrap().len()).sum() };
+    let fast = br_size(&dist);
+    let err = ok(&kiln_build(tmp.path(), &["shop", "-o", "dist", "--explain", "--compress", "max"]));
+    assert!(rebuilt_units(&err).iter().any(|u| u.starts_with("twins ")), "{err}");
+    assert!(br_size(&dist) < fast, "--compress max: {} bytes of .br, fast: {fast}", br_size(&dist));
+    ok(&kiln_build(tmp.path(), &["shop", "-o", "dist"]));
+    assert!(snapshot(&dist) == before, "back to the default compression, the dist differs");
+}
+
+#[test]
+fn an_edit_rebuild_links_unchanged_files_from_the_previous_dist_but_never_a_tampered_one() {
+    let (tmp, src, dist, _) = warm_shop();
+    let tampered = dist.join("src/catalog.pyc");
+    let tampered_bytes = fs::read(&tampered).unwrap();
+    let mut bad = tampered_bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    fs::write(&tampered, &bad).unwrap();
+    append(&src.join("src/partials/css/base.css"), ".edited { color: red }\n");
+    ok(&kiln_build(tmp.path(), &["shop", "-o", "dist"]));
+    assert_eq!(fs::read(&tampered).unwrap(), tampered_bytes, "a tampered file of the old dist was carried over");
+    let unchanged_py = dist.join("src/app.pyc");
+    let linked_inode = inode(&unchanged_py);
+    append(&src.join("src/partials/css/base.css"), ".edited2 { color: blue }\n");
+    ok(&kiln_build(tmp.path(), &["shop", "-o", "dist"]));
+    assert_eq!(inode(&unchanged_py), linked_inode, "an unchanged file was written again instead of linked");
+    assert!(fs::read(dist_file(&dist, "src/partials/css/base.")).unwrap().windows(7).any(|w| w == b".edited"), "the edit did not ship");
+}
+
 #[test]
 fn explain_after_editing_one_block_js_names_its_minify_unit_the_block_and_the_templates_only() {
     let (tmp, src, dist, units) = warm_shop();

@@ -65,7 +65,7 @@ fn build_dist(work: &Path) {
         let mut encodings = BTreeMap::new();
         if let Some(bytes) = bytes {
             write(&s.join(&vpath), bytes);
-            for (enc, suffix, twin) in kiln::hash::compress_all(bytes) {
+            for (enc, suffix, twin) in kiln::hash::compress_all(bytes, kiln::hash::Compression::Fast) {
                 write(&s.join(format!("{vpath}.{suffix}")), twin);
                 encodings.insert(enc.to_string(), format!("{vpath}.{suffix}"));
             }

@@ -20,6 +20,7 @@
 , staticRoot ? "src/partials"  # served under `prefix`
 , templateDir ? "src/templates"
 , prefix ? "/s/"
+, compress ? "fast"            # .br/.gz/.zst twins: "fast" (kiln build's default), "max" or "off"
 , pycExclude ? [ "src/migrations/**" ]   # shipped as source
 , python3 ? pkgs.python3       # the interpreter the bytecode is for
 , templateExts ? [ "html" ]    # files under templateDir that are templates (the rest is copied)
@@ -81,7 +82,7 @@ let
     '' else ""}
     { sed 's|^|M/|' minify; files W | sed 's|^|W/|'; sed "s|^|$root/|" other; } > hash.params
     kiln-hash --root M ${if useWebp then "--root W --dep $out/webp.json" else ""} --root "$root" \
-      --prefix ${sh prefix} --compress -o $out/files --partial $out/static.json @hash.params
+      --prefix ${sh prefix} --compress=${sh compress} -o $out/files --partial $out/static.json @hash.params
   '';
 
   # 4: one kiln-hash --block per distinct block that `kiln scan` finds in the templates.
@@ -103,7 +104,7 @@ let
         b=''${p#params/}; kind=''${b#block-}; kind=''${kind%%-*}
         kiln-hash --block "$kind" --root ${sources.static} ${if lessc == null then "" else "--lessc ${sh lessc}"} \
           --dep ${static}/static.json ${if useWebp then "--dep ${static}/webp.json" else ""} \
-          --prefix ${sh prefix} --compress -o $out/files --partial "$out/$b.json" @"$p"
+          --prefix ${sh prefix} --compress=${sh compress} -o $out/files --partial "$out/$b.json" @"$p"
       done
     '';
 

@@ -9,8 +9,8 @@ def _common_hash_args(ctx, args):
         args.add("--cdn-prefix", ctx.attr.cdn_prefix)
     if ctx.attr.url_style != "filename":
         args.add("--url-style", ctx.attr.url_style)
-    if ctx.attr.compress:
-        args.add("--compress")
+    if ctx.attr.compress != "off":
+        args.add("--compress=" + ctx.attr.compress)
 
 def _kiln_hashed_impl(ctx):
     tc = toolchain(ctx)
@@ -96,7 +96,11 @@ _HASH_ATTRS = {
     "prefix": attr.string(default = "/s/", doc = "URL prefix the static root is served under"),
     "cdn_prefix": attr.string(doc = "Absolute URLs written into outputs use this prefix instead (a CDN origin)"),
     "url_style": attr.string(default = "filename", values = ["filename", "assetman"]),
-    "compress": attr.bool(default = True, doc = "Also write .br/.gz/.zst twins"),
+    "compress": attr.string(
+        default = "fast",
+        values = ["off", "fast", "max"],
+        doc = ".br/.gz/.zst twins: fast (brotli 5, zstd 9; kiln build's default), max (brotli 11, zstd 19) or off",
+    ),
 }
 
 def _attrs(extra):

@@ -21,7 +21,7 @@ def kiln_static(
         webp_quality = 80,
         batch = False,
         prefix = "/s/",
-        compress = True,
+        compress = "fast",
         visibility = None):
     """Versions every file of a static root (steps 1–3 of the pipeline, docs/design.md §8).
 

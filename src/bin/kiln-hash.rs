@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use kiln::fsutil::{self, EntryKind, Staged};
 use kiln::hash::block::{self, BlockOptions};
-use kiln::hash::{self, HashOptions, Input, UrlStyle};
+use kiln::hash::{self, Compression, HashOptions, Input, UrlStyle};
 use kiln::minify::{self, MinifyOptions};
 use kiln::scan::BlockKind;
 use kiln::{cli, manifest};
@@ -36,9 +36,10 @@ struct Args {
     /// Absolute URLs written into outputs use this prefix instead (e.g. https://cdn.example/s/).
     #[arg(long, value_name = "URL")]
     cdn_prefix: Option<String>,
-    /// Also write .br/.gz/.zst twins (kept only when at most 95% of the original).
-    #[arg(long)]
-    compress: bool,
+    /// Also write .br/.gz/.zst twins (kept only when at most 95% of the original): `--compress`
+    /// is `--compress=fast` (brotli 5, zstd 9); `--compress=max` is brotli 11, zstd 19.
+    #[arg(long, value_enum, value_name = "LEVEL", num_args = 0..=1, require_equals = true, default_value = "off", default_missing_value = "fast")]
+    compress: Compression,
     /// Compile the inputs, in order, as ONE asset block of this kind (concatenated, minified,
     /// versioned from the constituents' versions in the --dep manifests) → f/<namehash>.<v12>.<ext>.
     #[arg(long, value_enum, value_name = "KIND")]
@@ -132,7 +133,7 @@ fn main() -> ExitCode {
         }
         // The block's files as named (a sandbox presents them as symlinks).
         let given = inputs.iter().map(|i| (i.key.clone(), i.path.clone())).collect();
-        let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone(), given };
+        let bopts = BlockOptions { hash: opts, minify: mopts, lessc: args.lessc.clone(), given, pieces: None };
         let paths: Vec<String> = inputs.iter().map(|i| i.key.clone()).collect();
         let root = &args.roots[0];
         let compiled = match block::compile_block(kind, &paths, root, &known, &bopts) {

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use rayon::prelude::*;
+
 use crate::fsutil::{self, FsError};
 
 pub use build::{build_main, BuildArgs};
@@ -241,16 +243,40 @@ fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
     std::fs::create_dir_all(&parent).map_err(|e| FsError::io(&parent, e))?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dist".into());
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.kiln-new-")).tempdir_in(&parent).map_err(|e| FsError::io(&parent, e))?;
+    // Directories first (sorted, so parents precede children), then the files in parallel:
+    // thousands of small files are bound by file creation, not by bytes.
+    let mut targets = Vec::with_capacity(files.len());
+    let mut dirs = std::collections::BTreeSet::new();
     for f in files {
         let rel = fsutil::normalize_rel(&f.dest)?;
         let path = tmp.path().join(&rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| FsError::io(dir, e))?;
+        // Every ancestor, so each gets its mode set (create_dir_all's follow the umask).
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != tmp.path()) {
+            if !dirs.insert(d.to_path_buf()) {
+                break;
+            }
+            dir = d.parent();
         }
-        std::fs::write(&path, &f.bytes).map_err(|e| FsError::io(&path, e))?;
-        set_mode(&path, if f.executable { 0o755 } else { 0o644 })?;
+        targets.push((path, *f));
     }
-    set_dir_modes(tmp.path())?;
+    for dir in &dirs {
+        std::fs::create_dir(dir).map_err(|e| FsError::io(dir, e))?;
+        set_mode(dir, 0o755)?;
+    }
+    set_mode(tmp.path(), 0o755)?;
+    // A file the current dist already holds with the same bytes and mode is hard-linked from it
+    // instead of written: an edit rebuild then creates almost no new files.
+    let previous = out.is_dir().then_some(out);
+    targets.par_iter().try_for_each(|(path, f)| {
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        if let Some(prev) = previous.and_then(|o| path.strip_prefix(tmp.path()).ok().map(|rel| o.join(rel))) {
+            if holds(&prev, &f.bytes, mode) && std::fs::hard_link(&prev, path).is_ok() {
+                return Ok(());
+            }
+        }
+        write_file(path, &f.bytes, mode)
+    })?;
     let staged = tmp.keep();
     if out.exists() {
         let old = tempfile::Builder::new().prefix(&format!(".{name}.kiln-old-")).tempdir_in(&parent).map_err(|e| FsError::io(&parent, e))?;
@@ -273,12 +299,35 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FsError> {
     fsutil::set_mode(path, mode).map_err(|e| FsError::io(path, e))
 }
 
-fn set_dir_modes(root: &Path) -> Result<(), FsError> {
-    for e in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
-        if e.file_type().is_dir() {
-            set_mode(e.path(), 0o755)?;
-        }
+/// Whether `path` is a regular file (not a symlink) with exactly these bytes and this mode.
+pub(crate) fn holds(path: &Path, bytes: &[u8], mode: u32) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    #[cfg(unix)]
+    let same_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o7777 == mode
+    };
+    #[cfg(not(unix))]
+    let same_mode = {
+        let _ = mode;
+        true
+    };
+    meta.is_file() && same_mode && meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|b| b == bytes)
+}
+
+/// Creates `path` with `bytes` and exactly `mode` (whatever the umask).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
+    use std::io::Write;
+    let io = |e| FsError::io(path, e);
+    let mut file = std::fs::File::create_new(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::process::Command;
 
 use super::css::{self, CssRef};
@@ -34,6 +35,8 @@ pub struct BlockOptions {
     /// they are symlinks out of the root, as Bazel's sandbox presents every input (design §2).
     /// Other files (imports) are joined to the root and refused if they escape it.
     pub given: BTreeMap<String, PathBuf>,
+    /// Pieces shared between the blocks of one build.
+    pub pieces: Option<Arc<Pieces>>,
 }
 
 /// The file holding `rel`: as given on the command line, else joined safely to the root.
@@ -96,44 +99,116 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     if !errors.is_empty() {
         return Err(errors);
     }
-    let bundle = match kind {
-        BlockKind::Js => {
-            let mut files = Vec::new();
-            for p in paths {
-                let file = source(root, p, opts)?;
-                files.push((fsutil::display(&file), fsutil::read(&file).map_err(|e| vec![e.into()])?));
-            }
-            minify::minify_concat(Kind::Js, &files, &opts.minify).map_err(|e| vec![e.into()])?
+    // Each file is minified on its own and the pieces are joined: a file shared by many blocks
+    // is minified once per build (see Pieces), and every broken file is reported, not the first.
+    let mut pieces = Vec::new();
+    for p in paths {
+        match piece(kind, root, p, known, opts) {
+            Ok(x) => pieces.push(x),
+            Err(e) => errors.extend(e),
         }
-        BlockKind::Css | BlockKind::Less => {
-            let mut parts = Vec::new();
-            let mut hoisted = Vec::new();
-            for p in paths {
-                let text = if kind == BlockKind::Less { lessc(root, p, opts)? } else { read_text(root, p, opts)? };
-                let mut stack = vec![p.clone()];
-                parts.push((p.clone(), inline_css(root, p, &text, known, opts, &mut stack, &mut hoisted)?));
-            }
-            let mut joined = String::new();
-            for h in &hoisted {
-                joined.push_str(h);
-                joined.push('\n');
-            }
-            for (_, text) in &parts {
-                joined.push_str(text);
-                joined.push('\n');
-            }
-            let name = fsutil::display(&root.join(&paths[0]));
-            minify::minify_source(Kind::Css, joined.as_bytes(), &name, &opts.minify).map_err(|e| vec![e.into()])?
-        }
-    };
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let bundle = join_pieces(kind, &pieces, &fsutil::display(&root.join(&paths[0])), opts).map_err(|e| vec![e])?;
     let version = block_version(kind, &versions, opts);
     let (served, file) = block_paths(kind, paths, &version, known, opts.hash.url_style);
-    let mut outputs = if opts.hash.compress { twins(&file, &bundle) } else { Vec::new() };
+    let mut outputs = twins(&file, &bundle, opts.hash.compress);
     let encodings = encodings_of(&outputs);
     let entry = BlockEntry { version, versioned_path: served, integrity: sri(&bundle), paths: paths.to_vec(), encodings };
     outputs.push((file, bundle));
     outputs.sort();
     Ok(CompiledBlock { key: block_key(kind, paths), entry, outputs })
+}
+
+/// One file of a block, minified: what the bundle is joined from.
+#[derive(Debug)]
+pub struct Piece {
+    pub bytes: Vec<u8>,
+    /// Remote `@import` rules found in the stylesheet (and its inlined imports), hoisted to
+    /// the top of the bundle.
+    pub hoisted: Vec<String>,
+}
+
+/// Pieces already made in this process, by kind and path: a file in many blocks is minified
+/// once. Valid for one static manifest and one set of options (one build).
+#[derive(Debug, Default)]
+pub struct Pieces(Mutex<BTreeMap<String, Arc<Piece>>>);
+
+impl Pieces {
+    /// Records `bytes` as the JS piece of `path` (its minified static output, which is exactly
+    /// what piece() would make with the same options).
+    pub fn insert_js(&self, path: &str, bytes: Vec<u8>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(format!("js:{path}"), Arc::new(Piece { bytes, hoisted: Vec::new() }));
+        }
+    }
+}
+
+fn piece(kind: BlockKind, root: &Path, rel: &str, known: &Manifest, opts: &BlockOptions) -> Result<Arc<Piece>, Vec<HashError>> {
+    let memo_key = format!("{}:{rel}", kind.name());
+    if let Some(p) = opts.pieces.as_ref().and_then(|m| m.0.lock().ok()?.get(&memo_key).cloned()) {
+        return Ok(p);
+    }
+    let file = source(root, rel, opts)?;
+    let shown = fsutil::display(&file);
+    let made = match kind {
+        BlockKind::Js => {
+            let bytes = fsutil::read(&file).map_err(|e| vec![e.into()])?;
+            Piece { bytes: minify::minify_source(Kind::Js, &bytes, &shown, &opts.minify).map_err(|e| vec![e.into()])?, hoisted: Vec::new() }
+        }
+        BlockKind::Css | BlockKind::Less => {
+            let text = if kind == BlockKind::Less { lessc(root, rel, opts)? } else { read_text(root, rel, opts)? };
+            let mut hoisted = Vec::new();
+            let inlined = inline_css(root, rel, &text, known, opts, &mut vec![rel.to_string()], &mut hoisted)?;
+            let bytes = minify::minify_source(Kind::Css, inlined.as_bytes(), &shown, &opts.minify).map_err(|e| vec![e.into()])?;
+            Piece { bytes, hoisted }
+        }
+    };
+    let made = Arc::new(made);
+    if let Some(m) = &opts.pieces {
+        if let Ok(mut m) = m.0.lock() {
+            m.insert(memo_key, made.clone());
+        }
+    }
+    Ok(made)
+}
+
+/// The bundle: JS pieces joined with `\n;` (a piece ending without a semicolon never runs into
+/// the next; a `#!` line, valid only first in a file, is dropped); stylesheets after their
+/// hoisted remote `@import`s, which browsers honour only at the top.
+fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], shown: &str, opts: &BlockOptions) -> Result<Vec<u8>, HashError> {
+    let mut out = Vec::new();
+    match kind {
+        BlockKind::Js => {
+            for (i, p) in pieces.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b"\n;");
+                }
+                let body = match p.bytes.strip_prefix(b"#!") {
+                    Some(rest) => rest.iter().position(|&b| b == b'\n').map(|n| &rest[n + 1..]).unwrap_or_default(),
+                    None => &p.bytes[..],
+                };
+                out.extend_from_slice(body);
+            }
+        }
+        BlockKind::Css | BlockKind::Less => {
+            let mut hoisted: Vec<&str> = Vec::new();
+            for h in pieces.iter().flat_map(|p| &p.hoisted) {
+                if !hoisted.contains(&h.as_str()) {
+                    hoisted.push(h);
+                }
+            }
+            if !hoisted.is_empty() {
+                out = minify::minify_source(Kind::Css, hoisted.join("\n").as_bytes(), shown, &opts.minify)?;
+            }
+            for p in pieces {
+                out.extend_from_slice(&p.bytes);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_text(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<HashError>> {
@@ -294,6 +369,38 @@ mod tests {
         assert!(css.contains("a{background:url(/s/img/bg.0123456789ab.png#f)}"), "{css}");
         assert!(!css.contains("none.png") && !css.contains("@charset"), "{css}");
         assert!(b.entry.versioned_path.starts_with(&format!("f/{}.", namehash(&["css/app.css".into()]))));
+    }
+
+    #[test]
+    fn js_bundle_is_its_minified_files_joined_so_none_runs_into_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        // Without the separator, b.js's leading parenthesis would call a.js's last expression.
+        write(r, "js/a.js", "#!/usr/bin/env node\nvar a = 1\nvar f = function () { return a }\n");
+        write(r, "js/b.js", "(function () { window.x = f() })()\n");
+        let k = known(&[("js/a.js", "a1"), ("js/b.js", "b1")]);
+        let paths = ["js/a.js".to_string(), "js/b.js".to_string()];
+        let opts = BlockOptions::default();
+        let b = compile_block(BlockKind::Js, &paths, r, &k, &opts).unwrap();
+        let piece = |p: &str| minify::minify_source(Kind::Js, &std::fs::read(r.join(p)).unwrap(), p, &opts.minify).unwrap();
+        let a = piece("js/a.js");
+        let a = &a[a.iter().position(|&c| c == b'\n').unwrap() + 1..];
+        let want = [a, b"\n;", &piece("js/b.js")].concat();
+        assert_eq!(String::from_utf8_lossy(&b.outputs.last().unwrap().1), String::from_utf8_lossy(&want));
+
+        // Pieces handed in (kiln build's minified static files) are used as they are, and every
+        // broken file of a block is reported.
+        let pieces = Pieces::default();
+        pieces.insert_js("js/a.js", b"A()".to_vec());
+        let with = BlockOptions { pieces: Some(Arc::new(pieces)), ..BlockOptions::default() };
+        let b = compile_block(BlockKind::Js, &paths, r, &k, &with).unwrap();
+        assert_eq!(b.outputs.last().unwrap().1, [&b"A()\n;"[..], &piece("js/b.js")].concat());
+        write(r, "js/a.js", "var = 1;\n");
+        write(r, "js/b.js", "let let = 2;\n");
+        let errors = compile_block(BlockKind::Js, &paths, r, &k, &opts).unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(text[0].contains("a.js:1:") && text[1].contains("b.js:1:"), "{text:?}");
     }
 
     #[test]

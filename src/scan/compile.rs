@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::dist::build::{assets, AssetOptions, Cache};
+use rayon::prelude::*;
+
+use crate::dist::build::{assets, AssetOptions, Cache, Memo};
+use crate::manifest::md5_hex;
 use crate::dist::{self, DistFile};
 use crate::fsutil::{self, EntryKind};
 use crate::scan;
@@ -38,6 +41,9 @@ pub struct CompileArgs {
     /// Browser targets for CSS (a browserslist query).
     #[arg(long, default_value = "defaults")]
     pub targets: String,
+    /// Precompressed .br/.gz/.zst twins: `fast` (brotli 5, zstd 9), `max` (brotli 11, zstd 19) or `off`.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "fast")]
+    pub compress: crate::hash::Compression,
     /// Cache directory (default: .kiln-cache/<output dir name> beside the output dir).
     #[arg(long = "cache_dir", visible_alias = "cache-dir", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -70,11 +76,17 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let cache = Cache::open(Some(args.cache_dir.clone().unwrap_or_else(|| dist::build::default_cache_dir(&args.output_dir))));
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| dist::build::default_cache_dir(&args.output_dir));
+    let inputs = inputs_digest(args, &templates, &statics);
+    if inputs.as_ref().is_some_and(|i| Memo::<()>::reuse(&cache_dir, i, &args.output_dir).is_some()) {
+        return Ok(0);
+    }
+    let cache = Cache::open(Some(cache_dir.clone()));
     let opts = AssetOptions {
         prefix: args.static_url_prefix.clone(),
         cdn_prefix: args.cdn_prefix.clone(),
         targets: args.targets.clone(),
+        compress: args.compress,
         lessc: args.lessc.clone(),
         webp: false,
         minify_static: true,
@@ -87,12 +99,39 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, bytes)| DistFile { dest, bytes, executable: false }).collect();
     files.extend(out.templates.into_iter().map(|(name, bytes)| DistFile { dest: format!("templates/{name}"), bytes, executable: false }));
     files.push(DistFile { dest: "manifest.json".into(), bytes: out.manifest_json, executable: false });
-    dist::build::write_if_changed(&args.output_dir, &files, &cache).map_err(one)?;
+    dist::build::write_if_changed(&args.output_dir, &files).map_err(one)?;
     for line in cache.explained() {
         eprintln!("{line}");
     }
     cache.save().map_err(one)?;
+    if let Some(inputs) = inputs {
+        Memo::record(&cache_dir, inputs, &args.output_dir, ()).map_err(one)?;
+    }
     Ok(cache.misses())
+}
+
+/// The digest of everything the output is made of (see dist::build::Memo); None when lessc
+/// cannot be identified (the compile then reports it if a block needs it).
+fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[(String, Vec<u8>)]) -> Option<String> {
+    let lessc = match &args.lessc {
+        Some(l) => dist::build::program_id(l).ok()?,
+        None => String::new(),
+    };
+    let mut text = format!(
+        "kiln assetman-compile {}\nprefix {:?} cdn_prefix {:?} targets {:?} compress {} lessc {lessc}\n",
+        env!("CARGO_PKG_VERSION"),
+        args.static_url_prefix,
+        args.cdn_prefix,
+        args.targets,
+        args.compress.name(),
+    );
+    let lines: Vec<String> = templates
+        .par_iter()
+        .map(|t| format!("template {}\t{}\n", t.name, md5_hex(t.source.as_bytes())))
+        .chain(statics.par_iter().map(|(rel, bytes)| format!("static {rel}\t{}\n", md5_hex(bytes))))
+        .collect();
+    lines.iter().for_each(|l| text.push_str(l));
+    Some(md5_hex(text.as_bytes()))
 }
 
 pub fn compile_main(args: CompileArgs) -> ExitCode {
