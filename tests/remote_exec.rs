@@ -799,7 +799,7 @@ fn dist_survives_worker_kill_server_restart_and_corrupt_cas() {
     } else {
         let found = assert_nothing_wrong(&dist, &good, "the build over a corrupted CAS");
         eprintln!("fault c: the build failed ({} dist files left, all known-good):\n{err}", found);
-        assert!(err.contains(&hex), "the failed build does not name the corrupted blob {hex}:\n{err}");
+        assert!(err.contains(&hex) && err.contains("digest"), "the failed build does not name the corrupted blob {hex}:\n{err}");
     }
     drop(bazel);
     drop(cluster);
