@@ -299,7 +299,9 @@ impl Bazel {
             c.env("KILN_PYTHON", python);
         }
         if verb == "build" {
-            c.args(["--color=no", "--curses=no"]);
+            // --verbose_failures: a remote failure shows its gRPC status, not only "Error while
+            // uploading artifact" (how RESOURCE_EXHAUSTED from BuildGrid once looked).
+            c.args(["--color=no", "--curses=no", "--verbose_failures"]);
         }
         c
     }

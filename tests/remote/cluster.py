@@ -379,7 +379,11 @@ instances:
       - !bytestream
         storage: *cas
 
-thread-pool-size: 40
+# Threads that serve RPCs. bgd.py lifts BuildGrid's cap of as many concurrent RPCs (beyond it,
+# gRPC refused them with RESOURCE_EXHAUSTED and Bazel's uploads failed): RPCs over it wait for a
+# thread instead. Execute streams (one per remote action in flight: --jobs=16) and the workers'
+# long polls hold a thread each, so this must stay well above their sum.
+thread-pool-size: 64
 """
 
 
