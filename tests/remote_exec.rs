@@ -39,10 +39,23 @@ struct Cluster {
     cache: String,
 }
 
+/// A gRPC port for one test's cluster, never the same twice in this process: tests run in parallel,
+/// and two clusters that both took `up`'s default (50051 when free) would race for it.
+fn grpc_port() -> u16 {
+    static TAKEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut taken = TAKEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if taken.insert(port) {
+            return port;
+        }
+    }
+}
+
 impl Cluster {
     fn up(state: &Path) -> Cluster {
         let started = Instant::now();
-        let o = run(Command::new(cluster_script()).arg("up").arg(state));
+        let o = run(Command::new(cluster_script()).arg("up").arg(state).env("KILN_REMOTE_GRPC_PORT", grpc_port().to_string()));
         assert!(o.status.success(), "cluster up failed:\n{}", stderr(&o));
         eprintln!("cluster up: {:.1} s\n{}", started.elapsed().as_secs_f64(), stderr(&o));
         let (executor, cache) = parse_endpoints(&String::from_utf8_lossy(&o.stdout));
@@ -286,7 +299,9 @@ impl Bazel {
             c.env("KILN_PYTHON", python);
         }
         if verb == "build" {
-            c.args(["--color=no", "--curses=no"]);
+            // --verbose_failures: a remote failure shows its gRPC status, not only "Error while
+            // uploading artifact" (how RESOURCE_EXHAUSTED from BuildGrid once looked).
+            c.args(["--color=no", "--curses=no", "--verbose_failures"]);
         }
         c
     }
@@ -605,6 +620,189 @@ fn dist_builds_remotely_then_all_hits() {
     assert_eq!(kiln.len(), actions, "the second build ran a different set of kiln actions: {kiln:?}");
     assert!(kiln.iter().all(|(_, r)| r == "remote cache hit"), "not all cache hits: {kiln:?}");
     assert_same_dist(&remote_dist, &dist_bytes(&ws_b.join(DIST)), "the dist from the remote cache");
+    drop(bazel);
+    drop(cluster);
+}
+
+// --- faults ---------------------------------------------------------------------------------------
+
+/// `cluster VERB STATE_DIR [ARGS]`, which must succeed.
+fn cluster_cmd(verb: &str, state: &Path, extra: &[&str]) -> Output {
+    let started = Instant::now();
+    let o = run(Command::new(cluster_script()).arg(verb).arg(state).args(extra));
+    eprintln!("cluster {verb} {}: {:.1} s", extra.join(" "), started.elapsed().as_secs_f64());
+    assert!(o.status.success(), "cluster {verb} {extra:?} failed:\n{}", stderr(&o));
+    o
+}
+
+/// `kiln build examples/shop` with the toolchain's interpreter: the known-good dist.
+fn kiln_dist(dest: &Path, python: &Path) -> BTreeMap<String, Vec<u8>> {
+    let o = run(Command::new(bin("kiln")).arg("build").arg(shop()).arg("-o").arg(dest).arg("--python").arg(python));
+    assert!(o.status.success(), "kiln build examples/shop failed:\n{}", stderr(&o));
+    dist_bytes(dest)
+}
+
+/// A build whose result is judged by the caller (Bazel's exit code alone says little).
+fn try_build(bazel: &Bazel, args: &[String], exec_log: &Path) -> Output {
+    let started = Instant::now();
+    let o = run(bazel.cmd("build").args(args).arg(format!("--execution_log_json_file={}", exec_log.display())));
+    eprintln!("bazel build {} ({}): {:.1} s", args.join(" "), o.status, started.elapsed().as_secs_f64());
+    o
+}
+
+/// Whatever a failed or faulty build left at the dist path must be the known-good bytes (no
+/// corrupted or half-written file); returns how many files were there.
+fn assert_nothing_wrong(dist: &Path, good: &BTreeMap<String, Vec<u8>>, what: &str) -> usize {
+    let found = if dist.exists() { dist_bytes(dist) } else { BTreeMap::new() };
+    for (k, v) in &found {
+        assert!(good.get(k) == Some(v), "{what}: {k} in the dist is not the known-good file");
+    }
+    found.len()
+}
+
+fn bazel_clean(bazel: &Bazel, expunge: bool) {
+    let mut c = bazel.cmd("clean");
+    if expunge {
+        c.arg("--expunge");
+    }
+    let o = run(&mut c);
+    assert!(o.status.success(), "bazel clean failed:\n{}", stderr(&o));
+}
+
+/// Faults on one cluster, each followed by a build whose dist must equal `kiln build`'s:
+///
+/// a. a worker SIGKILLed while it holds the lease of a kiln action (the worker's fault hook pauses
+///    it on the KilnManifest lease: every minify and hash action it depends on has run remotely,
+///    the templates and the dist wait for it): the build fails cleanly or the lease is retried on
+///    the other worker; then the worker is started again and a build that accepts no cached
+///    result runs every kiln action on the workers;
+/// b. BuildGrid alone restarted: after `clean --expunge`, every kiln action is a remote cache
+///    hit (CAS on disk, action cache in Redis);
+/// c. one output blob's bytes overwritten in BuildGrid's on-disk CAS: after `clean --expunge`,
+///    Bazel refuses the blob (the build fails naming the digest mismatch) or re-executes; the
+///    dist never holds a wrong byte.
+#[test]
+fn dist_survives_worker_kill_server_restart_and_corrupt_cas() {
+    if !cluster_tools() || !require("python3") {
+        return;
+    }
+    let python = toolchain_python();
+    let tmp = open_tempdir();
+    let t = tmp.path();
+    let cluster = Cluster::up(&t.join("state"));
+    let executor = format!("--remote_executor={}", cluster.executor);
+    let remote: Vec<String> = vec!["--config=offline".into(), "--config=remote".into(), executor, "//:dist".into()];
+    let good = kiln_dist(&t.join("kiln-dist"), &python);
+    let ws = make_ws(&t.join("ws/kiln"));
+    let dist = ws.join(DIST);
+    let bazel = Bazel::new(&ws, &t.join("out")).with_python(&python);
+
+    // a. A worker killed while it holds the KilnManifest lease.
+    let faults = cluster.state.join("faults");
+    let armed = faults.join("pause-on");
+    write(&armed, "/bin/kiln-manifest-merge");
+    let (out_log, err_log) = (t.join("a.stdout"), t.join("a.stderr"));
+    let mut child = bazel
+        .cmd("build")
+        .args(&remote)
+        .arg(format!("--execution_log_json_file={}", t.join("a.log").display()))
+        .stdout(fs::File::create(&out_log).unwrap())
+        .stderr(fs::File::create(&err_log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let paused = loop {
+        let found = fs::read_dir(&faults).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).find(|n| n.starts_with("paused-"));
+        if let Some(name) = found {
+            break name.strip_prefix("paused-").unwrap().to_string();
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the build ended ({status}) before a worker leased the KilnManifest action:\n{}", fs::read_to_string(&err_log).unwrap());
+        }
+        assert!(started.elapsed().as_secs() < 600, "no worker leased the KilnManifest action in 600 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let victim = cluster.pids()[&paused];
+    assert!(running(victim), "{paused} (pid {victim}) is not running");
+    cluster_cmd("kill-worker", &cluster.state, &[&paused]);
+    assert!(!running(victim), "{paused} (pid {victim}) survived kill-worker");
+    fs::remove_file(faults.join(format!("paused-{paused}"))).unwrap();
+    let status = child.wait().unwrap();
+    eprintln!("bazel build with {paused} killed ({status}): {:.1} s", started.elapsed().as_secs_f64());
+    let err = fs::read_to_string(&err_log).unwrap();
+    if status.success() {
+        // Retried: BuildGrid gave the lease to the other worker once the dead one's session expired.
+        eprintln!("fault a: the build succeeded; the killed worker's lease was retried");
+        let kiln = kiln_spawns(&t.join("a.log"));
+        for m in ["KilnMinify", "KilnHash", "KilnManifest", "KilnDist"] {
+            assert!(kiln.iter().any(|(k, _)| k == m), "no {m} spawn: {kiln:?}");
+        }
+        assert!(kiln.iter().all(|(_, r)| r == "remote"), "kiln spawns not all remote: {kiln:?}");
+        assert_same_dist(&good, &dist_bytes(&dist), "the build that lost a worker vs `kiln build`");
+    } else {
+        eprintln!("fault a: the build failed cleanly:\n{err}");
+        assert!(err.contains("ERROR:"), "a failed build without an error message:\n{err}");
+        assert!(!dist.exists(), "the failed build left a dist at {dist:?}");
+    }
+    // The worker again (by `up`, which starts only what is missing).
+    cluster_cmd("up", &cluster.state, &[]);
+    let again = cluster.pids()[&paused];
+    assert!(again != victim && running(again), "{paused} did not start again");
+    // Every kiln action executed on the workers again (no cached result accepted).
+    bazel_clean(&bazel, false);
+    let mut fresh = remote.clone();
+    fresh.push("--noremote_accept_cached".into());
+    let o = bazel.build(&fresh, &t.join("a2.log"));
+    let kiln = kiln_spawns(&t.join("a2.log"));
+    assert!(kiln.iter().all(|(_, r)| r == "remote"), "kiln spawns not all remote: {kiln:?}");
+    assert!(process_summary(&o).keys().all(|k| k == "remote" || k == "internal"), "{:?}", process_summary(&o));
+    assert_same_dist(&good, &dist_bytes(&dist), "the build after the worker restart vs `kiln build`");
+    let actions = kiln.len();
+
+    // b. BuildGrid restarted alone: everything else keeps its PID; the cache still hits.
+    let before = cluster.pids();
+    cluster_cmd("restart-server", &cluster.state, &[]);
+    let after = cluster.pids();
+    assert!(!running(before["buildgrid"]) && after["buildgrid"] != before["buildgrid"], "BuildGrid did not restart");
+    for (name, pid) in &before {
+        if name != "buildgrid" {
+            assert_eq!(after.get(name), Some(pid), "{name} restarted with BuildGrid");
+        }
+    }
+    bazel_clean(&bazel, true);
+    let o = bazel.build(&remote, &t.join("b.log"));
+    let summary = process_summary(&o);
+    assert!(summary.keys().all(|k| k == "remote cache hit" || k == "internal"), "after a BuildGrid restart: {summary:?}");
+    let kiln = kiln_spawns(&t.join("b.log"));
+    assert_eq!(kiln.len(), actions, "a different set of kiln actions: {kiln:?}");
+    assert!(kiln.iter().all(|(_, r)| r == "remote cache hit"), "not all cache hits after a BuildGrid restart: {kiln:?}");
+    assert_same_dist(&good, &dist_bytes(&dist), "the build after a BuildGrid restart vs `kiln build`");
+
+    // c. One output blob corrupted in the CAS (same file name, so the same digest; other bytes):
+    //    the largest JS file of the dist, an output of KilnMinify and of KilnDist alike.
+    let (victim_key, victim_bytes) = good.iter().filter(|(k, _)| k.ends_with(".js")).max_by_key(|(k, v)| (v.len(), (*k).clone())).unwrap();
+    let hex: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(victim_bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let blob = cluster.state.join("cas/cas/objects").join(&hex[..2]).join(&hex[2..]);
+    assert_eq!(fs::read(&blob).unwrap_or_else(|e| panic!("{blob:?} ({victim_key}): {e}")), *victim_bytes, "the CAS file is not the blob");
+    let mut corrupt = victim_bytes.clone();
+    for b in corrupt.iter_mut() {
+        *b = if *b == b'x' { b'y' } else { b'x' };
+    }
+    fs::write(&blob, &corrupt).unwrap();
+    bazel_clean(&bazel, true);
+    let o = try_build(&bazel, &remote, &t.join("c.log"));
+    let err = stderr(&o);
+    if o.status.success() {
+        eprintln!("fault c: the build succeeded (the corrupted blob's actions re-executed)");
+        assert_same_dist(&good, &dist_bytes(&dist), "the build over a corrupted CAS vs `kiln build`");
+    } else {
+        let found = assert_nothing_wrong(&dist, &good, "the build over a corrupted CAS");
+        eprintln!("fault c: the build failed ({} dist files left, all known-good):\n{err}", found);
+        assert!(err.contains(&hex) && err.contains("digest"), "the failed build does not name the corrupted blob {hex}:\n{err}");
+    }
     drop(bazel);
     drop(cluster);
 }

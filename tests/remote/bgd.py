@@ -4,7 +4,8 @@ database schema to this release's head (alembic; a no-op when it is there), then
 One process for both saves an interpreter start, and jsonschema.validate is replaced by the same
 check without its self-check of BuildGrid's large schema against the JSON Schema metaschema, which
 bgd repeats for every component of the configuration and which takes seconds of a 2-core machine's
-start-up. The configuration itself is validated exactly as before.
+start-up. The configuration itself is validated exactly as before. grpc.server is called without
+BuildGrid's cap on concurrent RPCs (see server() below).
 """
 
 import sys
@@ -20,6 +21,21 @@ def validate(instance, schema, cls=None, *args, **kwargs):
 
 
 jsonschema.validate = validate
+
+import grpc  # noqa: E402
+
+_grpc_server = grpc.server
+
+
+def server(*args, maximum_concurrent_rpcs=None, **kwargs):
+    """grpc.server without BuildGrid's cap on concurrent RPCs (its thread-pool-size): over the
+    cap, gRPC answers RESOURCE_EXHAUSTED at once, and Bazel, which opens up to 100 streams per
+    connection (a fresh cluster gets a thousand-file standard library for KilnPyc), then fails
+    the build with "Error while uploading artifact". Without it, RPCs wait for a thread."""
+    return _grpc_server(*args, **kwargs)
+
+
+grpc.server = server
 
 from buildgrid.server.app import cli  # noqa: E402  (after the patch, which it must see)
 

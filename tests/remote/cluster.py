@@ -317,6 +317,11 @@ server:
     address: "127.0.0.1:{p['grpc']}"
     insecure-mode: true
 
+# gRPC turns on SO_REUSEPORT by default: a second BuildGrid on a port already taken would then
+# start and share the connections (and so the builds) with the first. Without it, it exits.
+grpc-server-options:
+  grpc.so_reuseport: 0
+
 authorization:
   method: none
 
@@ -374,7 +379,11 @@ instances:
       - !bytestream
         storage: *cas
 
-thread-pool-size: 40
+# Threads that serve RPCs. bgd.py lifts BuildGrid's cap of as many concurrent RPCs (beyond it,
+# gRPC refused them with RESOURCE_EXHAUSTED and Bazel's uploads failed): RPCs over it wait for a
+# thread instead. Execute streams (one per remote action in flight: --jobs=16) and the workers'
+# long polls hold a thread each, so this must stay well above their sum.
+thread-pool-size: 64
 """
 
 
@@ -388,7 +397,7 @@ def up(state):
     config = load_config(state)
     ports = config["ports"]
     workers = [f"worker-{i}" for i in range(1, config["workers"] + 1)]
-    for d in ("pg", "redis", "cas", "worker-cache", "ready", *workers):
+    for d in ("pg", "redis", "cas", "worker-cache", "ready", "faults", *workers):
         own(state.root / d, user)
     for d in ("run", "log", "bin"):
         (state.root / d).mkdir(exist_ok=True)
@@ -469,6 +478,7 @@ def up(state):
                 "--bot-id", name,
                 "--work-dir", str(state.root / name), "--cache-dir", str(state.root / "worker-cache"),
                 "--ready-file", str(state.root / "ready" / name),
+                "--fault-dir", str(state.root / "faults"),
                 *(f"--hide={path}" for path in hidden),
             ], user=user)
     everyone = ["redis", "postgres", "buildgrid", *workers]
@@ -492,20 +502,39 @@ def down(state):
         state.stop(name)
 
 
+def kill_worker(state, name):
+    """SIGKILL one worker by its recorded PID, as a crash would (no goodbye to the server); a
+    no-op when it is not running. The next `up` starts it again."""
+    if not name.startswith("worker-"):
+        raise Failure(f"{name}: not a worker name (worker-N)")
+    pid = state.pid(name)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        while state.pid(name) is not None:
+            time.sleep(0.05)
+        say(f"{name} (pid {pid}) killed")
+    state.pidfile(name).unlink(missing_ok=True)
+    (state.root / "ready" / name).unlink(missing_ok=True)
+
+
 def status(state):
     for name in state.recorded():
         pid = state.pid(name)
         print(f"{name} {'running' if pid else 'stopped'} {pid or '-'}")
 
 
+USAGE = "usage: cluster up|down|status|restart-server STATE_DIR | kill-worker STATE_DIR worker-N"
+
+
 def main(argv):
-    if len(argv) != 3 or argv[1] not in ("up", "down", "status"):
-        print("usage: cluster up|down|status STATE_DIR", file=sys.stderr)
+    verb = argv[1] if len(argv) > 1 else None
+    if len(argv) != (4 if verb == "kill-worker" else 3) or verb not in ("up", "down", "status", "restart-server", "kill-worker"):
+        print(USAGE, file=sys.stderr)
         return 2
     state = State(argv[2])
     if argv[1] != "status":
-        # One `up` or `down` at a time per state directory.
-        if argv[1] == "up":
+        # One command that starts or stops processes at a time per state directory.
+        if argv[1] in ("up", "restart-server"):
             state.root.mkdir(parents=True, exist_ok=True)
         elif not state.root.is_dir():
             return 0
@@ -514,6 +543,16 @@ def main(argv):
     if argv[1] == "down":
         down(state)
         return 0
+    if argv[1] == "kill-worker":
+        try:
+            kill_worker(state, argv[3])
+        except Failure as e:
+            say(str(e))
+            return 1
+        return 0
+    if argv[1] == "restart-server":
+        # BuildGrid alone: PostgreSQL, Redis and the workers keep running (the workers reconnect).
+        state.stop("buildgrid")
     if argv[1] == "status":
         status(state)
         return 0

@@ -45,6 +45,8 @@ DEFAULT_TIMEOUT = 3600.0
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_COUNT = 500
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# How long a lease paused by a fault test (--fault-dir) is held before the worker runs it anyway.
+PAUSE_LIMIT = 120.0
 
 
 class ActionFailure(Exception):
@@ -416,6 +418,33 @@ class Worker:
                 except ProcessLookupError:
                     pass
 
+    # --- fault injection (tests) -----------------------------------------------------------------
+
+    def maybe_pause(self, command):
+        """A fault test's hook: FAULT_DIR/pause-on holds a string; the first lease (of any worker)
+        whose program path contains it takes that file, atomically, as FAULT_DIR/paused-BOT_ID, and
+        this worker then holds the lease without running it (heartbeats go on) until it is
+        killed, or PAUSE_LIMIT passes. The test kills it knowing that a lease is in flight."""
+        if not self.args.fault_dir:
+            return
+        armed = os.path.join(self.args.fault_dir, "pause-on")
+        try:
+            with open(armed) as f:
+                needle = f.read().strip()
+        except OSError:
+            return
+        if not needle or needle not in command.arguments[0]:
+            return
+        try:
+            os.rename(armed, os.path.join(self.args.fault_dir, f"paused-{self.bot_id}"))
+        except FileNotFoundError:  # another worker took it first
+            return
+        log(f"pausing on {command.arguments[0]} (fault injection: {armed})")
+        deadline = time.time() + PAUSE_LIMIT
+        while time.time() < deadline and not self.stop.is_set():
+            time.sleep(0.1)
+        log("pause over: running the action")
+
     # --- one action ----------------------------------------------------------------------------
 
     def execute(self, lease):
@@ -449,6 +478,7 @@ class Worker:
         command = self.blobs.message(action.command_digest, re_pb2.Command)
         if not command.arguments:
             raise ActionFailure(code_pb2.INVALID_ARGUMENT, "command has no arguments")
+        self.maybe_pause(command)
 
         root = os.path.join(build, "root")
         os.makedirs(build)
@@ -548,6 +578,7 @@ def main():
     p.add_argument("--ready-file", help="written once the bot session exists")
     p.add_argument("--hide", action="append", default=[], metavar="PATH",
                    help="a host file (or directory) that actions must not be able to use (repeatable)")
+    p.add_argument("--fault-dir", help="fault injection for tests: see Worker.maybe_pause")
     args = p.parse_args()
     os.umask(0o022)
     worker = Worker(args)
