@@ -241,6 +241,20 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+BAZEL_WS_FILES = ["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"]
+
+
+def bazel_workspace(ctx, ws: Path, dirs: list[str]) -> Path:
+    """A copy of this repository's Bazel workspace files and `dirs` at `ws`, set up to build offline."""
+    ws.mkdir(parents=True)
+    for f in BAZEL_WS_FILES:
+        shutil.copy(ctx.root / f, ws / f)
+    for d in dirs:
+        shutil.copytree(ctx.root / d, ws / d, symlinks=True)
+    ctx.sh(["sh", str(ws / "tests/offline/setup")])
+    return ws
+
+
 def fmt_time(s: float) -> str:
     if s >= 1:
         return f"{s:.3f} s"

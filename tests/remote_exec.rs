@@ -549,6 +549,27 @@ fn spawn_inputs(exec_log: &Path, mnemonic: &str) -> Vec<String> {
     found[0]["inputs"].as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap_or_default().to_string()).collect()
 }
 
+/// What the //:dist tests share: the toolchain's interpreter, a temp dir, a cluster under it and
+/// the arguments of a remote `bazel build //:dist`. None when a tool is missing (off CI).
+struct DistOnCluster {
+    python: PathBuf,
+    tmp: tempfile::TempDir,
+    cluster: Cluster,
+    remote: Vec<String>,
+}
+
+fn dist_on_cluster() -> Option<DistOnCluster> {
+    if !cluster_tools() || !require("python3") {
+        return None;
+    }
+    let python = toolchain_python();
+    let tmp = open_tempdir();
+    let cluster = Cluster::up(&tmp.path().join("state"));
+    let executor = format!("--remote_executor={}", cluster.executor);
+    let remote = vec!["--config=offline".into(), "--config=remote".into(), executor, "//:dist".into()];
+    Some(DistOnCluster { python, tmp, cluster, remote })
+}
+
 /// //:dist on the cluster from a fresh output base: every kiln action (bytecode too, with the
 /// interpreter and its standard library as inputs, the host's hidden from the workers) runs
 /// remotely, and the dist equals a local `bazel build //:dist` and `kiln build`, byte for byte.
@@ -556,15 +577,8 @@ fn spawn_inputs(exec_log: &Path, mnemonic: &str) -> Vec<String> {
 /// a remote cache hit, the same dist.
 #[test]
 fn dist_builds_remotely_then_all_hits() {
-    if !cluster_tools() || !require("python3") {
-        return;
-    }
-    let python = toolchain_python();
-    let tmp = open_tempdir();
+    let Some(DistOnCluster { python, tmp, cluster, remote }) = dist_on_cluster() else { return };
     let t = tmp.path();
-    let cluster = Cluster::up(&t.join("state"));
-    let executor = format!("--remote_executor={}", cluster.executor);
-    let remote: Vec<String> = vec!["--config=offline".into(), "--config=remote".into(), executor, "//:dist".into()];
 
     // 1. Remote, from a fresh output base.
     let ws_a = make_ws(&t.join("a/kiln"));
@@ -683,15 +697,8 @@ fn bazel_clean(bazel: &Bazel, expunge: bool) {
 ///    dist never holds a wrong byte.
 #[test]
 fn dist_survives_worker_kill_server_restart_and_corrupt_cas() {
-    if !cluster_tools() || !require("python3") {
-        return;
-    }
-    let python = toolchain_python();
-    let tmp = open_tempdir();
+    let Some(DistOnCluster { python, tmp, cluster, remote }) = dist_on_cluster() else { return };
     let t = tmp.path();
-    let cluster = Cluster::up(&t.join("state"));
-    let executor = format!("--remote_executor={}", cluster.executor);
-    let remote: Vec<String> = vec!["--config=offline".into(), "--config=remote".into(), executor, "//:dist".into()];
     let good = kiln_dist(&t.join("kiln-dist"), &python);
     let ws = make_ws(&t.join("ws/kiln"));
     let dist = ws.join(DIST);

@@ -12,7 +12,7 @@ import random
 import shutil
 from pathlib import Path
 
-from bench import BenchError, Row, tree_digest
+from bench import BenchError, Row, bazel_workspace, tree_digest
 
 TITLE = "bazel build //app:dist vs kiln build, generated Assetman app (cold and one-file edit)"
 
@@ -20,8 +20,6 @@ SEED = 20240611
 N_JS = 240
 N_CSS = 60
 N_TEMPLATES = 12
-WS_FILES = ["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"]
-WS_DIRS = ["rules", "tests/offline"]
 EDITED = "src/partials/js/m007.js"
 
 BUILD = '''load("//rules:defs.bzl", "kiln_dist", "kiln_manifest", "kiln_minify", "kiln_pyc", "kiln_static")
@@ -69,13 +67,7 @@ def run(ctx):
     if shutil.which("bazel") is None:
         raise BenchError("bazel is not installed (apt-get install bazel-bootstrap)")
     work = ctx.workdir(clean=True)
-    ws = work / "ws"
-    ws.mkdir()
-    for f in WS_FILES:
-        shutil.copy(ctx.root / f, ws / f)
-    for d in WS_DIRS:
-        shutil.copytree(ctx.root / d, ws / d, symlinks=True)
-    ctx.sh(["sh", str(ws / "tests/offline/setup")])
+    ws = bazel_workspace(ctx, work / "ws", ["rules", "tests/offline"])
     app = ws / "app"
     generate(app, ctx.root / "examples/shop")
     kiln = ctx.bin("kiln")

@@ -17,12 +17,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-from bench import BenchError, Row, tree_digest
+from bench import BenchError, Row, bazel_workspace, tree_digest
 
 TITLE = "bazel build //:dist on a local REAPI cluster (BuildGrid, 2 workers) vs local, cold and all cache hits"
 
-WS_FILES = ["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"]
-WS_DIRS = ["rules", "examples", "tests/offline"]
 DIST = "bazel-bin/examples/shop/dist"
 
 
@@ -55,13 +53,7 @@ def run(ctx):
     # The cluster's unprivileged user (as root) must traverse to its state directory.
     for d in (work, work.parent):
         d.chmod(d.stat().st_mode | 0o005)
-    ws = work / "ws"
-    ws.mkdir()
-    for f in WS_FILES:
-        shutil.copy(ctx.root / f, ws / f)
-    for d in WS_DIRS:
-        shutil.copytree(ctx.root / d, ws / d, symlinks=True)
-    ctx.sh(["sh", str(ws / "tests/offline/setup")])
+    ws = bazel_workspace(ctx, work / "ws", ["rules", "examples", "tests/offline"])
 
     # The toolchain's interpreter, given to Bazel and `kiln build` alike (bytecode depends on it).
     python = ctx.sh(["python3", "-S", "-E", "-c", "import os, sys; print(os.path.realpath(sys.executable))"]).strip()
