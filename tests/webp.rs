@@ -384,24 +384,36 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
 
 /// A PNG written by hand: `rows` are the filtered scanlines (each starting with its filter byte).
 fn png(w: u32, h: u32, bit_depth: u8, color_type: u8, rows: &[u8]) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32(&out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
+    let mut out = png_start(w, h, bit_depth, color_type);
+    png_chunk(&mut out, b"IDAT", &zlib(rows, flate2::Compression::best()));
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// The PNG signature and IHDR chunk (no compression, filter or interlace options).
+fn png_start(w: u32, h: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = w.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[bit_depth, color_type, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    std::io::Write::write_all(&mut z, rows).unwrap();
-    chunk(&mut out, b"IDAT", &z.finish().unwrap());
-    chunk(&mut out, b"IEND", &[]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
     out
+}
+
+/// Appends one PNG chunk: length, type, data, CRC of type and data.
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+fn zlib(bytes: &[u8], level: flate2::Compression) -> Vec<u8> {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), level);
+    std::io::Write::write_all(&mut z, bytes).unwrap();
+    z.finish().unwrap()
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -514,23 +526,11 @@ fn gifs_become_lossless_webp_and_animations_stay_animated() {
 
 /// An APNG written by hand: every frame full-size, RGBA, `delays_ms` each, `plays` (0 = forever).
 fn apng(frames: &[RgbaImage], delay_ms: u16, plays: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32(&out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
     let (w, h) = frames[0].dimensions();
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = w.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
+    let mut out = png_start(w, h, 8, 6);
     let mut actl = (frames.len() as u32).to_be_bytes().to_vec();
     actl.extend_from_slice(&plays.to_be_bytes());
-    chunk(&mut out, b"acTL", &actl);
+    png_chunk(&mut out, b"acTL", &actl);
     let mut seq = 0u32;
     for (i, f) in frames.iter().enumerate() {
         let mut fctl = seq.to_be_bytes().to_vec();
@@ -541,21 +541,19 @@ fn apng(frames: &[RgbaImage], delay_ms: u16, plays: u32) -> Vec<u8> {
         fctl.extend_from_slice(&delay_ms.to_be_bytes());
         fctl.extend_from_slice(&1000u16.to_be_bytes());
         fctl.extend_from_slice(&[0, 0]); // dispose none, blend source
-        chunk(&mut out, b"fcTL", &fctl);
+        png_chunk(&mut out, b"fcTL", &fctl);
         let rows: Vec<u8> = f.rows().flat_map(|r| std::iter::once(0).chain(r.flat_map(|p| p.0))).collect();
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut z, &rows).unwrap();
-        let data = z.finish().unwrap();
+        let data = zlib(&rows, flate2::Compression::default());
         if i == 0 {
-            chunk(&mut out, b"IDAT", &data);
+            png_chunk(&mut out, b"IDAT", &data);
         } else {
             let mut fdat = seq.to_be_bytes().to_vec();
             seq += 1;
             fdat.extend_from_slice(&data);
-            chunk(&mut out, b"fdAT", &fdat);
+            png_chunk(&mut out, b"fdAT", &fdat);
         }
     }
-    chunk(&mut out, b"IEND", &[]);
+    png_chunk(&mut out, b"IEND", &[]);
     out
 }
 
