@@ -392,8 +392,10 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         }
     }
 
+    // Each source's md5, once: for the build's own digest and for its units' cache keys.
+    let digests: BTreeMap<&String, String> = sources.par_iter().map(|(rel, (_, bytes, _))| (rel, md5_hex(bytes))).collect();
     // Nothing that shapes the dist changed since the last build, and that dist is intact: done.
-    let inputs_digest = errors.is_empty().then(|| inputs_digest(args, webp, &sources)).flatten();
+    let inputs_digest = errors.is_empty().then(|| inputs_digest(args, webp, &sources, &digests)).flatten();
     if let (Some(dir), Some(digest), None) = (&cache_dir, &inputs_digest, &args.archive) {
         if let Some(mut previous) = Memo::<Outcome>::reuse(dir, digest, &args.out) {
             stage.finish();
@@ -425,12 +427,12 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
 
     // 3. Static assets and templates, and the bytecode, in parallel.
     stage.next("assets and bytecode");
-    let statics: Vec<(String, Vec<u8>)> = sources
+    let statics: Vec<StaticFile> = sources
         .iter()
         .filter(|(_, (c, _, _))| *c == Class::Static)
-        .map(|(rel, (_, b, _))| (rel[static_prefix.len()..].to_string(), b.clone()))
+        .map(|(rel, (_, b, _))| StaticFile { key: rel[static_prefix.len()..].to_string(), bytes: b.clone(), md5: digests[rel].clone() })
         .collect();
-    let pys: Vec<&String> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| r).collect();
+    let pys: Vec<(&String, &str)> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| (r, digests[r].as_str())).collect();
     let popts = PycOptions { keep_source: args.keep_source, ..PycOptions::default() };
     let aopts = AssetOptions {
         prefix: args.prefix.clone(),
@@ -545,7 +547,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
 /// The digest of everything a dist is made of: kiln's version, the options that shape its bytes,
 /// the tools' identities and every source file (path, class, content, mode). None when a tool
 /// cannot be identified (the build then reports it).
-fn inputs_digest(args: &BuildArgs, webp: bool, sources: &BTreeMap<String, (Class, Vec<u8>, bool)>) -> Option<String> {
+fn inputs_digest(args: &BuildArgs, webp: bool, sources: &BTreeMap<String, (Class, Vec<u8>, bool)>, digests: &BTreeMap<&String, String>) -> Option<String> {
     let python = program_id(&args.python).ok()?;
     let lessc = match &args.lessc {
         Some(l) => program_id(l).ok()?,
@@ -563,9 +565,8 @@ fn inputs_digest(args: &BuildArgs, webp: bool, sources: &BTreeMap<String, (Class
         args.targets,
         args.compress.name(),
     );
-    let lines: Vec<String> = sources.par_iter().map(|(rel, (class, bytes, exec))| format!("{rel}\t{class:?}\t{}\t{exec}\n", md5_hex(bytes))).collect();
-    for l in lines {
-        text.push_str(&l);
+    for (rel, (class, _, exec)) in sources {
+        text.push_str(&format!("{rel}\t{class:?}\t{}\t{exec}\n", digests.get(rel)?));
     }
     Some(md5_hex(text.as_bytes()))
 }
@@ -598,7 +599,21 @@ pub struct AssetsOut {
 
 /// Static files (minified, WebP), versions and twins, asset blocks, the manifest, and templates
 /// rewritten (and minified): design.md §8 steps 1–6, every unit cached.
-pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Vec<String>> {
+/// A file of the static root: its key (its path under the root), bytes, and their md5.
+pub struct StaticFile {
+    pub key: String,
+    pub bytes: Vec<u8>,
+    pub md5: String,
+}
+
+impl StaticFile {
+    pub fn new(key: String, bytes: Vec<u8>) -> StaticFile {
+        let md5 = md5_hex(&bytes);
+        StaticFile { key, bytes, md5 }
+    }
+}
+
+pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Vec<String>> {
     let mut stages = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &str, stages: &mut Vec<(String, f64)>| {
@@ -614,12 +629,12 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
     // Minify and convert.
     let results: Vec<Result<(String, Outputs, Option<String>), String>> = statics
         .par_iter()
-        .map(|(key, bytes)| {
+        .map(|StaticFile { key, bytes, md5 }| {
             let shown = fsutil::display(&static_root.join(key));
             let unit_rel = format!("{}/{key}", fsutil::display(static_root));
             match Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
                 Some(kind) => {
-                    let inputs = BTreeMap::from([(key.clone(), md5_hex(bytes)), ("options".into(), mopts_id.clone())]);
+                    let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
                     let name = format!("minify {}{key}", o.static_label);
                     if let Some(out) = cache.lookup(&name, &inputs) {
                         return Ok((key.clone(), out, None));
@@ -631,7 +646,7 @@ pub fn assets(static_root: &Path, statics: Vec<(String, Vec<u8>)>, templates: &[
                 }
                 None => match crate::webp::webp_rel(key).filter(|_| o.webp) {
                     Some(webp_key) => {
-                        let (outs, rename) = webp_unit(cache, &unit_rel, key, &webp_key, bytes, &shown, o.explain)?;
+                        let (outs, rename) = webp_unit(cache, &unit_rel, key, &webp_key, bytes, md5, &shown, o.explain)?;
                         Ok((key.clone(), outs, rename))
                     }
                     None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
@@ -913,9 +928,10 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], level: Compre
 
 /// One image to WebP with kiln-webp's `--replace` rule (the same library call, so the same
 /// bytes): the WebP and a rename when it is smaller, else the original unchanged.
-fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
+#[allow(clippy::too_many_arguments)]
+fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], md5: &str, shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
     let opts = crate::webp::WebpOptions::default();
-    let inputs = BTreeMap::from([(rel.to_string(), md5_hex(bytes)), ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION")))]);
+    let inputs = BTreeMap::from([(rel.to_string(), md5.to_string()), ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION")))]);
     let name = format!("webp {rel}");
     let outs = match cache.lookup(&name, &inputs) {
         Some(o) => o,
@@ -931,7 +947,7 @@ fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], 
 
 /// Bytecode for every module, compiled only when its source changed; the interpreter is
 /// started only when something must be compiled.
-fn pyc_stage(cache: &Cache, src: &Path, pys: &[&String], opts: &PycOptions, python: &Path, jobs: Option<usize>, explain: bool) -> (Outputs, Vec<String>) {
+fn pyc_stage(cache: &Cache, src: &Path, pys: &[(&String, &str)], opts: &PycOptions, python: &Path, jobs: Option<usize>, explain: bool) -> (Outputs, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     if pys.is_empty() {
@@ -942,17 +958,9 @@ fn pyc_stage(cache: &Cache, src: &Path, pys: &[&String], opts: &PycOptions, pyth
         Err(e) => return (files, vec![e]),
     };
     let mut misses: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    for rel in pys {
-        let path = src.join(rel);
-        let digest = match fsutil::read(&path) {
-            Ok(b) => md5_hex(&b),
-            Err(e) => {
-                errors.push(e.to_string());
-                continue;
-            }
-        };
+    for (rel, digest) in pys {
         let inputs = BTreeMap::from([
-            (rel.to_string(), digest),
+            (rel.to_string(), digest.to_string()),
             ("interpreter".to_string(), interp_id.clone()),
             ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION"))),
         ]);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use rayon::prelude::*;
 
-use crate::dist::build::{assets, AssetOptions, Cache, Memo};
+use crate::dist::build::{assets, AssetOptions, Cache, Memo, StaticFile};
 use crate::manifest::md5_hex;
 use crate::dist::{self, DistFile};
 use crate::fsutil::{self, EntryKind};
@@ -63,14 +63,18 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     errors.extend(scan::check_paths(&templates, &args.static_dir).into_iter().map(|e| e.to_string()));
     let entries = fsutil::walk(&args.static_dir, &|rel, _| rel.rsplit('/').next().is_some_and(|n| n.starts_with('.')))
         .map_err(|e| one(e.to_string()))?;
+    let read: Vec<Result<StaticFile, String>> = entries
+        .into_par_iter()
+        .map(|e| match e.kind {
+            EntryKind::LinkOutside => Err(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))),
+            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, b)).map_err(|err| err.to_string()),
+        })
+        .collect();
     let mut statics = Vec::new();
-    for e in entries {
-        match e.kind {
-            EntryKind::LinkOutside => errors.push(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))),
-            _ => match fsutil::read(&e.path) {
-                Ok(b) => statics.push((e.rel, b)),
-                Err(err) => errors.push(err.to_string()),
-            },
+    for r in read {
+        match r {
+            Ok(f) => statics.push(f),
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -112,7 +116,7 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
 
 /// The digest of everything the output is made of (see dist::build::Memo); None when lessc
 /// cannot be identified (the compile then reports it if a block needs it).
-fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[(String, Vec<u8>)]) -> Option<String> {
+fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[StaticFile]) -> Option<String> {
     let lessc = match &args.lessc {
         Some(l) => dist::build::program_id(l).ok()?,
         None => String::new(),
@@ -128,7 +132,7 @@ fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[(S
     let lines: Vec<String> = templates
         .par_iter()
         .map(|t| format!("template {}\t{}\n", t.name, md5_hex(t.source.as_bytes())))
-        .chain(statics.par_iter().map(|(rel, bytes)| format!("static {rel}\t{}\n", md5_hex(bytes))))
+        .chain(statics.par_iter().map(|f| format!("static {}\t{}\n", f.key, f.md5)))
         .collect();
     lines.iter().for_each(|l| text.push_str(l));
     Some(md5_hex(text.as_bytes()))
