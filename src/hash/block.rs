@@ -134,21 +134,28 @@ pub struct Piece {
 /// Pieces already made in this process, by kind and path: a file in many blocks is minified
 /// once. Valid for one static manifest and one set of options (one build).
 #[derive(Debug, Default)]
-pub struct Pieces(Mutex<BTreeMap<String, Arc<Piece>>>);
+pub struct Pieces(Mutex<BTreeMap<(BlockKind, String), Arc<Piece>>>);
 
 impl Pieces {
     /// Records `bytes` as the JS piece of `path` (its minified static output, which is exactly
     /// what piece() would make with the same options).
     pub fn insert_js(&self, path: &str, bytes: Vec<u8>) {
+        self.insert(BlockKind::Js, path, Arc::new(Piece { bytes, hoisted: Vec::new() }));
+    }
+
+    fn get(&self, kind: BlockKind, path: &str) -> Option<Arc<Piece>> {
+        self.0.lock().ok()?.get(&(kind, path.to_string())).cloned()
+    }
+
+    fn insert(&self, kind: BlockKind, path: &str, piece: Arc<Piece>) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(format!("js:{path}"), Arc::new(Piece { bytes, hoisted: Vec::new() }));
+            m.insert((kind, path.to_string()), piece);
         }
     }
 }
 
 fn piece(kind: BlockKind, root: &Path, rel: &str, known: &Manifest, opts: &BlockOptions) -> Result<Arc<Piece>, Vec<HashError>> {
-    let memo_key = format!("{}:{rel}", kind.name());
-    if let Some(p) = opts.pieces.as_ref().and_then(|m| m.0.lock().ok()?.get(&memo_key).cloned()) {
+    if let Some(p) = opts.pieces.as_ref().and_then(|m| m.get(kind, rel)) {
         return Ok(p);
     }
     let file = source(root, rel, opts)?;
@@ -168,9 +175,7 @@ fn piece(kind: BlockKind, root: &Path, rel: &str, known: &Manifest, opts: &Block
     };
     let made = Arc::new(made);
     if let Some(m) = &opts.pieces {
-        if let Ok(mut m) = m.0.lock() {
-            m.insert(memo_key, made.clone());
-        }
+        m.insert(kind, rel, made.clone());
     }
     Ok(made)
 }
