@@ -137,6 +137,14 @@ class Ctx:
         return (f"for p in {quoted}; do if [ -e \"$p\" ]; then "
                 f"mv \"$p\" {shlex.quote(str(TRASH))}/$(date +%s%N)-$RANDOM; fi; done")
 
+    def generator(self, name: str):
+        """The project generator bench/<name>.py as a module (it imports its sibling generators)."""
+        sys.path.insert(0, str(self.bench))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(self.bench))
+
     def bin(self, name: str) -> Path:
         p = ROOT / "target" / "release" / name
         if not p.is_file():
@@ -240,6 +248,9 @@ def tree_digest(path: Path) -> str:
         h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()[:16]
 
+
+# The precompressed twins kiln writes beside a text asset.
+TWINS = (".br", ".gz", ".zst")
 
 BAZEL_WS_FILES = ["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"]
 

@@ -22,16 +22,14 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from bench import BenchError, Row, fmt_time, tree_digest
+from bench import TWINS, BenchError, Row, fmt_time, tree_digest
 
 TITLE = "kiln assetman-compile vs pyassetman (Closure Compiler, minify), 50 blocks"
 
 GOALS = {"cold": 1.0, "edit": 0.1, "no change": 0.050}  # seconds
 EDIT_MARK = "window.__kilnBenchEdit = 0;"
-TWINS = (".br", ".gz", ".zst")
 
 SHIM = '''\
 """Runs `python -m assetman.compile ARGS…` with the tool paths set in Assetman's Settings
@@ -45,15 +43,6 @@ settings.default_settings.update(closure_compiler=sys.argv[1], minify_compressor
 sys.argv = ["assetman.compile"] + sys.argv[4:]
 runpy.run_module("assetman.compile", run_name="__main__", alter_sys=True)
 '''
-
-
-def load_generator(ctx):
-    sys.path.insert(0, str(ctx.bench))
-    try:
-        import gen_assetman
-    finally:
-        sys.path.remove(str(ctx.bench))
-    return gen_assetman
 
 
 def block_versions(manifest: Path, kiln: bool) -> dict[str, str]:
@@ -104,7 +93,7 @@ def check_kiln(out: Path, blocks: list, n: dict[str, int]) -> dict[str, str]:
 
 def run(ctx):
     work = ctx.workdir(clean=True)
-    gen = load_generator(ctx)
+    gen = ctx.generator("gen_assetman")
     proj = work / "project"
     made = gen.generate(proj)
     shared = made["shared_js"]

@@ -18,27 +18,16 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-from bench import BenchError, Row, dir_bytes, fmt_time, tree_digest
+from bench import TWINS, BenchError, Row, dir_bytes, fmt_time, tree_digest
 
 TITLE = "kiln build vs asok build, a generated 704-file asok project"
 
 COLD_GOAL = 10.0        # asok's cold median / kiln's cold median
 NO_CHANGE_GOAL = 0.100  # seconds
 EDIT_MARK = "window.__kilnBenchEdit = 0;"  # last line of the edited JS file; the edit rewrites it
-TWINS = (".br", ".gz", ".zst")
-
-
-def load_generator(ctx):
-    sys.path.insert(0, str(ctx.bench))
-    try:
-        import gen_asok
-    finally:
-        sys.path.remove(str(ctx.bench))
-    return gen_asok
 
 
 def source_digest(root: Path) -> str:
@@ -136,7 +125,7 @@ def check_kiln(out: Path, n: dict[str, int], blocks: set) -> dict[str, int]:
 
 def run(ctx):
     work = ctx.workdir(clean=True)
-    gen = load_generator(ctx)
+    gen = ctx.generator("gen_asok")
     proj = work / "project"
     made = gen.generate(proj)
     edit_file = made["edit"][0]
