@@ -228,12 +228,17 @@ pub fn walk(root: &Path, skip: &dyn Fn(&str, bool) -> bool) -> Result<Vec<WalkEn
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, mode 0644, then rename.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    let tmp = write_temp_beside(path, bytes)?;
+    atomic_write_mode(path, bytes, FILE_MODE)
+}
+
+/// `atomic_write` with the file's mode given (whatever the umask).
+pub fn atomic_write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FsError> {
+    let tmp = write_temp_beside(path, bytes, mode)?;
     tmp.persist(path).map_err(|e| FsError::io(path, e.error))?;
     Ok(())
 }
 
-fn write_temp_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, FsError> {
+fn write_temp_beside(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, FsError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -244,7 +249,7 @@ fn write_temp_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFil
         .tempfile_in(dir)
         .map_err(|e| FsError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| FsError::io(path, e))?;
-    set_mode(tmp.path(), FILE_MODE).map_err(|e| FsError::io(path, e))?;
+    set_mode(tmp.path(), mode).map_err(|e| FsError::io(path, e))?;
     Ok(tmp)
 }
 
@@ -288,7 +293,7 @@ impl Staged {
     pub fn commit(self) -> Result<(), FsError> {
         let mut temps = Vec::with_capacity(self.files.len());
         for (path, bytes) in &self.files {
-            temps.push((write_temp_beside(path, bytes)?, path));
+            temps.push((write_temp_beside(path, bytes, FILE_MODE)?, path));
         }
         for (tmp, path) in temps {
             tmp.persist(path).map_err(|e| FsError::io(path, e.error))?;

@@ -300,6 +300,44 @@ fn outputs_of_earlier_builds_are_removed() {
 }
 
 #[test]
+fn an_edit_updates_the_output_in_place_and_repairs_whatever_else_changed_there() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(&d.join("static/a.js"), "window.a = 1;\n");
+    write(&d.join("static/b.js"), "window.b = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';\n");
+    write(&d.join("static/c.css"), "p { color: red }\n");
+    write(&d.join("templates/t.html"), "{% apply assetman.include_js %}\na.js\n{% end %}\n{% apply assetman.include_js %}\nb.js\n{% end %}\n");
+    ok(compile(d, &[]));
+    let m = manifest(d);
+    let out = d.join("out");
+    let b = m["blocks"].as_object().unwrap().values().find(|b| b["paths"] == serde_json::json!(["b.js"])).unwrap();
+    let b_block = out.join(b["versioned_path"].as_str().unwrap());
+    let (b_ino, out_ino) = (fs::metadata(&b_block).unwrap().ino(), fs::metadata(&out).unwrap().ino());
+    let css = out.join(m["assets"]["c.css"]["versioned_path"].as_str().unwrap());
+    let css_bytes = fs::read(&css).unwrap();
+    // Meanwhile: the edit, a same-size overwrite of an output, a removed output and strays.
+    write(&d.join("static/a.js"), "window.a = 2;\n");
+    fs::write(&css, vec![b'x'; css_bytes.len()]).unwrap();
+    fs::remove_file(out.join("templates/t.html")).unwrap();
+    write(&out.join("stray.txt"), "?");
+    write(&out.join("f/old/x.js"), "?");
+    ok(compile(d, &[]));
+    assert_eq!(fs::metadata(&out).unwrap().ino(), out_ino, "the output dir was replaced, not updated in place");
+    assert_eq!(fs::metadata(&b_block).unwrap().ino(), b_ino, "an unchanged output was rewritten");
+    assert_eq!(fs::read(&css).unwrap(), css_bytes, "the overwritten output was trusted");
+    assert!(!out.join("f/old").exists() && !out.join("stray.txt").exists());
+    // Exactly what a fresh compile writes, and nothing beside the output dir.
+    let fresh = tempfile::tempdir().unwrap();
+    copy_tree(&d.join("static"), &fresh.path().join("static"));
+    copy_tree(&d.join("templates"), &fresh.path().join("templates"));
+    ok(compile(fresh.path(), &[]));
+    assert_same_tree(&out, &fresh.path().join("out"));
+    let beside: Vec<String> = fs::read_dir(d).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(beside.iter().filter(|n| n.starts_with(".out")).count(), 0, "{beside:?}");
+}
+
+#[test]
 fn scan_bazel_file_is_fresh_for_the_shop() {
     let o = run(Command::new(bin("kiln")).current_dir(repo()).args([
         "scan",

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_output, classify, env_production, is_executable, output_kind, write_dist, Class, DistFile, Layout, OutputKind};
+use super::{check_output, classify, env_production, file_mode, is_executable, output_kind, write_dist, Class, DistFile, Layout, OutputKind, WrittenFile};
 use crate::fsutil::{self, EntryKind};
 use crate::hash::block::{self, BlockOptions};
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
@@ -226,7 +226,9 @@ impl Cache {
                 }
             }
         }
-        fsutil::atomic_write(&dir.join("units.json"), &fsutil::stable_json(&*current)).map_err(|e| e.to_string())
+        // Compact, in the types' own order (sorted maps): read only by kiln.
+        let json = serde_json::to_vec(&*current).map_err(|e| e.to_string())?;
+        fsutil::atomic_write(&dir.join("units.json"), &json).map_err(|e| e.to_string())
     }
 }
 
@@ -396,14 +398,15 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let digests: BTreeMap<&String, String> = sources.par_iter().map(|(rel, (_, bytes, _))| (rel, md5_hex(bytes))).collect();
     // Nothing that shapes the dist changed since the last build, and that dist is intact: done.
     let inputs_digest = errors.is_empty().then(|| inputs_digest(args, webp, &sources, &digests)).flatten();
-    if let (Some(dir), Some(digest), None) = (&cache_dir, &inputs_digest, &args.archive) {
-        if let Some(mut previous) = Memo::<Outcome>::reuse(dir, digest, &args.out) {
-            stage.finish();
-            previous.stages = std::mem::take(&mut stage.outcome.stages);
-            previous.explain = if args.explain { vec!["nothing changed since the last build: the dist is kept as it is".into()] } else { Vec::new() };
-            previous.cache_hits = previous.units;
-            return Ok(previous);
-        }
+    let memo = cache_dir.as_deref().and_then(Memo::<Outcome>::load);
+    let unchanged = |m: &Memo<Outcome>| args.archive.is_none() && inputs_digest.as_ref().is_some_and(|d| m.holds(d, &args.out));
+    if memo.as_ref().is_some_and(unchanged) {
+        let mut previous = memo.map(Memo::into_outcome).unwrap_or_default();
+        stage.finish();
+        previous.stages = std::mem::take(&mut stage.outcome.stages);
+        previous.explain = if args.explain { vec!["nothing changed since the last build: the dist is kept as it is".into()] } else { Vec::new() };
+        previous.cache_hits = previous.units;
+        return Ok(previous);
     }
     let cache = Cache::open(cache_dir.clone());
 
@@ -496,7 +499,8 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         stage.finish();
         return Err(one(format!("{}: two outputs for one path (a source file collides with a generated one)", w[0].dest)));
     }
-    write_if_changed(&args.out, &dist).map_err(one)?;
+    let known = memo.map(Memo::into_written).unwrap_or_default();
+    let written = write_if_changed(&args.out, &dist, &known, Update::Swap).map_err(one)?;
     if let Some(a) = &args.archive {
         write_dist(a, &dist).map_err(|e| one(e.to_string()))?;
     }
@@ -539,7 +543,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     outcome.cache_hits = cache.hits.lock().map(|h| *h).unwrap_or(0);
     outcome.units = cache.current.lock().map(|c| c.len()).unwrap_or(0);
     match (&cache_dir, inputs_digest) {
-        (Some(dir), Some(inputs)) => Memo::record(dir, inputs, &args.out, outcome).map_err(one),
+        (Some(dir), Some(inputs)) => Memo::record(dir, inputs, written, outcome).map_err(one),
         _ => Ok(outcome),
     }
 }
@@ -815,81 +819,100 @@ pub fn default_cache_dir(out: &Path) -> PathBuf {
     abs.parent().unwrap_or(Path::new(".")).join(".kiln-cache").join(name)
 }
 
-/// Writes the dist unless the one on disk already holds exactly these files (same names,
-/// bytes and modes): a rebuild whose outputs did not change writes nothing.
-pub fn write_if_changed(out: &Path, files: &[DistFile]) -> Result<(), String> {
-    let listing: Vec<(String, u64)> = files.iter().map(|f| (f.dest.clone(), f.bytes.len() as u64)).collect();
-    let unchanged = output_kind(out) == OutputKind::Dir
-        && on_disk_is(out, listing)
-        && files.par_iter().all(|f| super::holds(&out.join(&f.dest), &f.bytes, if f.executable { 0o755 } else { 0o644 }));
-    if unchanged {
-        return Ok(());
+/// How a dist directory is brought up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// A new tree built beside it and swapped in whole (`kiln build`: code and assets switch together).
+    Swap,
+    /// Changed in place, new files first and removals last (`assetman-compile`: versioned names).
+    InPlace,
+}
+
+/// Writes the dist unless the one on disk already holds exactly these files (same names, bytes
+/// and modes): a rebuild whose outputs did not change writes nothing. `known` is what the last
+/// build wrote there (its memo); files it vouches for are neither read nor rewritten. Returns
+/// what the directory now holds (nothing for an archive).
+pub fn write_if_changed(out: &Path, files: &[DistFile], known: &[WrittenFile], update: Update) -> Result<Vec<WrittenFile>, String> {
+    if output_kind(out) != OutputKind::Dir {
+        return write_dist(out, files).map(|()| Vec::new()).map_err(|e| e.to_string());
     }
-    write_dist(out, files).map_err(|e| e.to_string())
+    let files = super::with_md5(files);
+    let written = match update {
+        Update::InPlace => super::update_dir(out, &files, known),
+        Update::Swap => {
+            let same_as_known = !known.is_empty()
+                && files.len() == known.len()
+                && files.iter().zip(known).all(|((f, md5), k)| f.dest == k.dest && *md5 == k.md5 && k.stat.mode & 0o7777 == file_mode(f))
+                && intact(out, known);
+            if same_as_known {
+                return Ok(known.to_vec());
+            }
+            super::write_dir(out, &files, known)
+        }
+    };
+    written.map_err(|e| e.to_string())
 }
 
-/// Whether the tree at `out` lists exactly these files with these sizes.
-fn on_disk_is(out: &Path, mut listing: Vec<(String, u64)>) -> bool {
-    listing.sort();
-    on_disk(out).is_some_and(|files| files.into_iter().map(|(rel, stat)| (rel, stat.size)).eq(listing))
-}
-
-/// What a file's metadata says about its content: any write or replacement changes the inode
-/// or the ctime.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStat {
-    size: u64,
-    ino: u64,
-    ctime: (i64, i64),
-}
-
-/// Every file under `out` (sorted), with its metadata; None when `out` is not a readable tree.
-fn on_disk(out: &Path) -> Option<Vec<(String, FileStat)>> {
-    let entries = fsutil::walk(out, &|_, _| false).ok()?;
-    let mut files: Vec<(String, FileStat)> = entries.iter().map(|e| Some((e.rel.clone(), stat(&e.path)?))).collect::<Option<_>>()?;
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(files)
-}
-
-fn stat(path: &Path) -> Option<FileStat> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(FileStat { size: m.len(), ino: m.ino(), ctime: (m.ctime(), m.ctime_nsec()) })
-    }
-    #[cfg(not(unix))]
-    {
-        Some(FileStat { size: m.len(), ino: 0, ctime: (0, 0) })
-    }
+/// Whether the tree at `out` holds exactly the files written (`known`, sorted), none of them
+/// changed since: same names, and the same metadata for each.
+fn intact(out: &Path, known: &[WrittenFile]) -> bool {
+    let Ok(entries) = fsutil::walk(out, &|_, _| false) else { return false };
+    let mut names: Vec<(&str, &Path)> = entries.iter().map(|e| (e.rel.as_str(), e.path.as_path())).collect();
+    names.sort_unstable();
+    names.len() == known.len()
+        && names.iter().zip(known).all(|((rel, _), k)| *rel == k.dest)
+        && names.par_iter().zip(known).all(|((_, path), k)| k.still_at(path))
 }
 
 /// The last build of an output, kept in its cache dir: the digest of every input that shapes
-/// the output (sources, options, tools, kiln's version), the metadata of every file it wrote,
+/// the output (sources, options, tools, kiln's version), every file it wrote (metadata and md5),
 /// and what the build reported. A rebuild with the same inputs whose output files are all
-/// still the ones written (same inode, size and ctime: not edited, replaced or removed) does
-/// nothing else: no unit to look up, nothing to hash or write.
+/// still the ones written (same inode, size, mode and ctime: not edited, replaced or removed)
+/// does nothing else: no unit to look up, nothing to hash or write. Any other rebuild still
+/// links the files the memo vouches for instead of reading them.
 #[derive(Serialize, Deserialize)]
 pub struct Memo<T> {
     inputs: String,
-    output: Vec<(String, FileStat)>,
+    output: Vec<WrittenFile>,
     outcome: T,
 }
 
 const LAST_BUILD: &str = "last-build.json";
 
 impl<T: Serialize + serde::de::DeserializeOwned> Memo<T> {
-    /// The previous outcome, if the previous build had these inputs and its output is intact.
-    pub fn reuse(cache_dir: &Path, inputs: &str, out: &Path) -> Option<T> {
-        let memo: Memo<T> = serde_json::from_slice(&std::fs::read(cache_dir.join(LAST_BUILD)).ok()?).ok()?;
-        (memo.inputs == inputs && on_disk(out)? == memo.output).then_some(memo.outcome)
+    /// The memo of the last build into this cache dir, if any.
+    pub fn load(cache_dir: &Path) -> Option<Memo<T>> {
+        let path = cache_dir.join(LAST_BUILD);
+        let mut memo: Memo<T> = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(&path).ok()?;
+            WrittenFile::mark_racy(&mut memo.output, (m.mtime(), m.mtime_nsec()));
+        }
+        Some(memo)
     }
 
-    /// Remembers a finished build into the directory `out`.
-    pub fn record(cache_dir: &Path, inputs: String, out: &Path, outcome: T) -> Result<T, String> {
-        let Some(output) = on_disk(out) else { return Ok(outcome) };
+    /// Whether the previous build had these inputs and its output is intact.
+    pub fn holds(&self, inputs: &str, out: &Path) -> bool {
+        self.inputs == inputs && intact(out, &self.output)
+    }
+
+    pub fn into_outcome(self) -> T {
+        self.outcome
+    }
+
+    /// What the previous build wrote.
+    pub fn into_written(self) -> Vec<WrittenFile> {
+        self.output
+    }
+
+    /// Remembers a finished build and what it wrote.
+    pub fn record(cache_dir: &Path, inputs: String, output: Vec<WrittenFile>, outcome: T) -> Result<T, String> {
         let memo = Memo { inputs, output, outcome };
-        fsutil::atomic_write(&cache_dir.join(LAST_BUILD), &fsutil::stable_json(&memo)).map_err(|e| e.to_string())?;
+        // Compact, and in the types' own order (sorted maps and lists): read only by kiln.
+        let json = serde_json::to_vec(&memo).map_err(|e| e.to_string())?;
+        fsutil::atomic_write(&cache_dir.join(LAST_BUILD), &json).map_err(|e| e.to_string())?;
         Ok(memo.outcome)
     }
 }

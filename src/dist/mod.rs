@@ -223,11 +223,11 @@ pub fn check_output(out: &Path, src: &Path) -> Result<(), DistError> {
 /// Writes a dist: a directory (built beside `out`, swapped in only when complete) or an archive
 /// chosen by the extension. Files are sorted; modes are 0644, or 0755 for executables.
 pub fn write_dist(out: &Path, files: &[DistFile]) -> Result<(), DistError> {
-    let mut sorted: Vec<&DistFile> = files.iter().collect();
-    sorted.sort_by(|a, b| a.dest.cmp(&b.dest));
     match output_kind(out) {
-        OutputKind::Dir => write_dir(out, &sorted),
+        OutputKind::Dir => write_dir(out, &with_md5(files), &[]).map(|_| ()),
         kind => {
+            let mut sorted: Vec<&DistFile> = files.iter().collect();
+            sorted.sort_by(|a, b| a.dest.cmp(&b.dest));
             let bytes = archive::archive(kind, &sorted).map_err(|message| DistError::Archive { path: fsutil::display(out), message })?;
             fsutil::atomic_write(out, &bytes)?;
             Ok(())
@@ -235,7 +235,85 @@ pub fn write_dist(out: &Path, files: &[DistFile]) -> Result<(), DistError> {
     }
 }
 
-fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
+/// Each file with the md5 of its bytes (computed in parallel), sorted by destination.
+pub(crate) fn with_md5(files: &[DistFile]) -> Vec<(&DistFile, String)> {
+    let mut out: Vec<(&DistFile, String)> = files.par_iter().map(|f| (f, crate::manifest::md5_hex(&f.bytes))).collect();
+    out.sort_by(|a, b| a.0.dest.cmp(&b.0.dest));
+    out
+}
+
+/// What a file's metadata says about its content: any write, replacement or chmod changes the
+/// inode or the ctime.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    size: u64,
+    mode: u32,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+impl FileStat {
+    /// The metadata of `path` itself (a symlink is not followed).
+    pub fn of(path: &Path) -> Option<FileStat> {
+        let m = std::fs::symlink_metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileStat { size: m.len(), mode: m.mode(), ino: m.ino(), ctime: (m.ctime(), m.ctime_nsec()) })
+        }
+        #[cfg(not(unix))]
+        {
+            Some(FileStat { size: m.len(), mode: 0, ino: 0, ctime: (0, 0) })
+        }
+    }
+}
+
+/// One file of a dist directory as written: where, its metadata just after the write, and its
+/// md5. A later write trusts a file whose metadata is unchanged to still hold these bytes,
+/// unless it is `racy`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WrittenFile {
+    pub dest: String,
+    pub stat: FileStat,
+    pub md5: String,
+    /// Its ctime is not older than the record of it: on a file system with coarse timestamps
+    /// an edit in that same tick would leave the metadata as recorded, so only the bytes tell.
+    #[serde(skip)]
+    pub racy: bool,
+}
+
+impl WrittenFile {
+    /// Marks the files whose ctime is not older than `recorded` (seconds, nanoseconds).
+    pub fn mark_racy(files: &mut [WrittenFile], recorded: (i64, i64)) {
+        for f in files {
+            f.racy = f.stat.ctime >= recorded;
+        }
+    }
+
+    /// Whether `path` still is this file: same metadata and, when racy, the same md5.
+    pub fn still_at(&self, path: &Path) -> bool {
+        FileStat::of(path).as_ref() == Some(&self.stat) && (!self.racy || fsutil::read(path).is_ok_and(|b| crate::manifest::md5_hex(&b) == self.md5))
+    }
+}
+
+pub(crate) fn file_mode(f: &DistFile) -> u32 {
+    if f.executable {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+/// Whether `known` (a previous write of this dist) vouches that `path` still holds exactly the
+/// bytes with this md5, as a regular file with this mode: its metadata has not changed since.
+fn vouched(known: Option<&&WrittenFile>, path: &Path, md5: &str, mode: u32) -> bool {
+    known.is_some_and(|k| k.md5 == md5 && (k.stat.mode & 0o170000) == 0o100000 && k.stat.mode & 0o7777 == mode && k.still_at(path))
+}
+
+/// Builds the directory beside `out` and swaps it in. A file the current dist already holds
+/// (vouched for by `known`, or else compared byte for byte) is hard-linked instead of written.
+/// Returns what was written, for the next call's `known`.
+pub(crate) fn write_dir(out: &Path, files: &[(&DistFile, String)], known: &[WrittenFile]) -> Result<Vec<WrittenFile>, DistError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -247,7 +325,7 @@ fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
     // thousands of small files are bound by file creation, not by bytes.
     let mut targets = Vec::with_capacity(files.len());
     let mut dirs = std::collections::BTreeSet::new();
-    for f in files {
+    for (f, md5) in files {
         let rel = fsutil::normalize_rel(&f.dest)?;
         let path = tmp.path().join(&rel);
         // Every ancestor, so each gets its mode set (create_dir_all's follow the umask).
@@ -258,20 +336,20 @@ fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
             }
             dir = d.parent();
         }
-        targets.push((path, *f));
+        targets.push((rel, path, *f, md5.as_str()));
     }
     for dir in &dirs {
         std::fs::create_dir(dir).map_err(|e| FsError::io(dir, e))?;
         set_mode(dir, 0o755)?;
     }
     set_mode(tmp.path(), 0o755)?;
-    // A file the current dist already holds with the same bytes and mode is hard-linked from it
-    // instead of written: an edit rebuild then creates almost no new files.
     let previous = out.is_dir().then_some(out);
-    targets.par_iter().try_for_each(|(path, f)| {
-        let mode = if f.executable { 0o755 } else { 0o644 };
-        if let Some(prev) = previous.and_then(|o| path.strip_prefix(tmp.path()).ok().map(|rel| o.join(rel))) {
-            if holds(&prev, &f.bytes, mode) && std::fs::hard_link(&prev, path).is_ok() {
+    let known: BTreeMap<&str, &WrittenFile> = known.iter().map(|k| (k.dest.as_str(), k)).collect();
+    targets.par_iter().try_for_each(|(rel, path, f, md5)| {
+        let mode = file_mode(f);
+        if let Some(prev) = previous.map(|o| o.join(rel)) {
+            let same = vouched(known.get(f.dest.as_str()), &prev, md5, mode) || holds(&prev, &f.bytes, mode);
+            if same && std::fs::hard_link(&prev, path).is_ok() {
                 return Ok(());
             }
         }
@@ -298,7 +376,108 @@ fn write_dir(out: &Path, files: &[&DistFile]) -> Result<(), DistError> {
         let _ = std::fs::remove_dir_all(&staged);
         return Err(FsError::io(out, e).into());
     }
-    Ok(())
+    // Metadata is read last: unlinking the old tree's name of a linked file changes its ctime.
+    targets
+        .par_iter()
+        .map(|(rel, _, f, md5)| {
+            let path = out.join(rel);
+            let stat = FileStat::of(&path).ok_or_else(|| FsError::Missing { path: fsutil::display(&path) })?;
+            Ok(WrittenFile { dest: f.dest.clone(), stat, md5: md5.to_string(), racy: false })
+        })
+        .collect()
+}
+
+/// Brings the directory `out` to exactly these files in place, in an order that keeps it whole
+/// for a server reading it meanwhile: first the files it does not have yet (new versioned names,
+/// which nothing refers to yet), then the changed ones, each renamed over its old self with
+/// `manifest.json` last, and only then the removal of files no longer listed. A file `known`
+/// vouches for, or that holds the same bytes and mode, is left alone. A failed write leaves the
+/// previous files in place. When the tree's shape is in the way (a file where a directory goes,
+/// a directory or symlink where a file goes), the dist is swapped in whole instead.
+pub(crate) fn update_dir(out: &Path, files: &[(&DistFile, String)], known: &[WrittenFile]) -> Result<Vec<WrittenFile>, DistError> {
+    if !out.is_dir() {
+        return write_dir(out, files, known);
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Action<'a> {
+        /// Already there; with the metadata the last write recorded, when that vouches for it.
+        Keep(Option<&'a FileStat>),
+        Add,
+        Replace,
+    }
+    let present: BTreeMap<String, fsutil::WalkEntry> = fsutil::walk(out, &|_, _| false)?.into_iter().map(|e| (e.rel.clone(), e)).collect();
+    let vouchers: BTreeMap<&str, &WrittenFile> = known.iter().map(|k| (k.dest.as_str(), k)).collect();
+    let mut plan = Vec::with_capacity(files.len());
+    for (f, md5) in files {
+        let rel = fsutil::normalize_rel(&f.dest)?;
+        if rel.match_indices('/').any(|(i, _)| present.contains_key(&rel[..i])) {
+            return write_dir(out, files, known);
+        }
+        plan.push((out.join(&rel), rel, *f, md5.as_str()));
+    }
+    let actions: Vec<Action> = plan
+        .par_iter()
+        .map(|(path, rel, f, md5)| {
+            let mode = file_mode(f);
+            let voucher = vouchers.get(f.dest.as_str());
+            if vouched(voucher, path, md5, mode) {
+                Action::Keep(voucher.map(|k| &k.stat))
+            } else if holds(path, &f.bytes, mode) {
+                Action::Keep(None)
+            } else if present.contains_key(rel) {
+                Action::Replace
+            } else {
+                Action::Add
+            }
+        })
+        .collect();
+    // A directory where a file goes (the walk lists no directories).
+    if plan.iter().zip(&actions).any(|((path, ..), a)| *a == Action::Add && std::fs::symlink_metadata(path).is_ok()) {
+        return write_dir(out, files, known);
+    }
+    let write = |(path, _, f, _): &&(PathBuf, String, &DistFile, &str)| -> Result<(), FsError> {
+        make_dirs(out, path)?;
+        fsutil::atomic_write_mode(path, &f.bytes, file_mode(f))
+    };
+    let doing = |want: Action<'static>| plan.iter().zip(&actions).filter(move |(_, a)| **a == want).map(|(p, _)| p);
+    doing(Action::Add).collect::<Vec<_>>().par_iter().try_for_each(write)?;
+    let (last, replaces): (Vec<_>, Vec<_>) = doing(Action::Replace).partition(|(_, rel, ..)| rel == "manifest.json");
+    replaces.par_iter().try_for_each(write)?;
+    last.iter().try_for_each(write)?;
+    let wanted: std::collections::BTreeSet<&str> = plan.iter().map(|(_, rel, ..)| rel.as_str()).collect();
+    let stale: Vec<&fsutil::WalkEntry> = present.iter().filter(|(rel, _)| !wanted.contains(rel.as_str())).map(|(_, e)| e).collect();
+    stale.par_iter().try_for_each(|e| std::fs::remove_file(&e.path).map_err(|err| FsError::io(&e.path, err)))?;
+    // Directories the removals emptied, deepest first (one still in use is not empty).
+    let mut emptied: Vec<&Path> = stale.iter().flat_map(|e| e.path.ancestors().skip(1).take_while(|a| *a != out)).collect();
+    emptied.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then(a.cmp(b)));
+    emptied.dedup();
+    for dir in emptied {
+        let _ = std::fs::remove_dir(dir);
+    }
+    plan.par_iter()
+        .zip(&actions)
+        .map(|((path, _, f, md5), action)| {
+            let stat = match action {
+                Action::Keep(Some(stat)) => (*stat).clone(),
+                _ => FileStat::of(path).ok_or_else(|| FsError::Missing { path: fsutil::display(path) })?,
+            };
+            Ok(WrittenFile { dest: f.dest.clone(), stat, md5: md5.to_string(), racy: false })
+        })
+        .collect()
+}
+
+/// Creates the missing directories between `out` and `path`'s parent, each with mode 0755.
+fn make_dirs(out: &Path, path: &Path) -> Result<(), FsError> {
+    let Some(parent) = path.parent() else { return Ok(()) };
+    if parent == out || parent.is_dir() {
+        return Ok(());
+    }
+    make_dirs(out, parent)?;
+    match std::fs::create_dir(parent) {
+        Ok(()) => set_mode(parent, 0o755),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(FsError::io(parent, e)),
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), FsError> {
@@ -512,5 +691,92 @@ mod tests {
         assert!(check_output(&src.join("src"), &src).is_err());
         assert!(check_output(&src.join("dist"), &src).is_ok());
         assert!(check_output(&dir.path().join("elsewhere"), &src).is_ok());
+    }
+
+    fn dist(files: &[(&str, &str)]) -> Vec<DistFile> {
+        files.iter().map(|(d, b)| DistFile { dest: d.to_string(), bytes: b.as_bytes().to_vec(), executable: d.ends_with(".sh") }).collect()
+    }
+
+    fn tree(out: &Path) -> Vec<(String, String, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut t: Vec<_> = walkdir::WalkDir::new(out)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let rel = e.path().strip_prefix(out).unwrap().display().to_string();
+                let mode = e.path().symlink_metadata().unwrap().permissions().mode() & 0o7777;
+                let text = if e.file_type().is_file() { std::fs::read_to_string(e.path()).unwrap() } else { String::new() };
+                (rel, text, mode)
+            })
+            .collect();
+        t.sort();
+        t
+    }
+
+    fn ino(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        path.symlink_metadata().unwrap().ino()
+    }
+
+    #[test]
+    fn an_update_in_place_adds_replaces_and_removes_but_leaves_unchanged_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let first = dist(&[("a/keep.js", "k"), ("a/old.js", "o"), ("gone/deep/x.css", "x"), ("manifest.json", "{1}"), ("t.html", "1")]);
+        let known = update_dir(&out, &with_md5(&first), &[]).unwrap();
+        let keep_ino = ino(&out.join("a/keep.js"));
+        let next = dist(&[("a/keep.js", "k"), ("a/new.js", "n"), ("b/c/d.sh", "#!"), ("manifest.json", "{2}"), ("t.html", "2")]);
+        let written = update_dir(&out, &with_md5(&next), &known).unwrap();
+        assert_eq!(
+            tree(&out),
+            [
+                ("a".into(), "".into(), 0o755),
+                ("a/keep.js".into(), "k".into(), 0o644),
+                ("a/new.js".into(), "n".into(), 0o644),
+                ("b".into(), "".into(), 0o755),
+                ("b/c".into(), "".into(), 0o755),
+                ("b/c/d.sh".into(), "#!".into(), 0o755),
+                ("manifest.json".into(), "{2}".into(), 0o644),
+                ("t.html".into(), "2".into(), 0o644),
+            ]
+        );
+        assert_eq!(ino(&out.join("a/keep.js")), keep_ino, "an unchanged file is not rewritten");
+        assert_eq!(written.iter().map(|w| w.dest.as_str()).collect::<Vec<_>>(), ["a/keep.js", "a/new.js", "b/c/d.sh", "manifest.json", "t.html"]);
+        assert!(written.iter().all(|w| FileStat::of(&out.join(&w.dest)).as_ref() == Some(&w.stat)));
+    }
+
+    #[test]
+    fn an_update_in_place_never_trusts_a_changed_file_nor_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "secret").unwrap();
+        let files = dist(&[("a.js", "aaaa"), ("b.js", "bbbb"), ("l.js", "llll"), ("sub/x.js", "x")]);
+        let known = update_dir(&out, &with_md5(&files), &[]).unwrap();
+        // Edited in place with the same size, replaced by a symlink, and a directory turned into a symlink.
+        std::fs::write(out.join("a.js"), "AAAA").unwrap();
+        std::fs::remove_file(out.join("l.js")).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("l.js")).unwrap();
+        std::fs::remove_dir_all(out.join("sub")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), out.join("sub")).unwrap();
+        std::fs::write(out.join("stray.txt"), "?").unwrap();
+        update_dir(&out, &with_md5(&files), &known).unwrap();
+        assert_eq!(
+            tree(&out),
+            [
+                ("a.js".into(), "aaaa".into(), 0o644),
+                ("b.js".into(), "bbbb".into(), 0o644),
+                ("l.js".into(), "llll".into(), 0o644),
+                ("sub".into(), "".into(), 0o755),
+                ("sub/x.js".into(), "x".into(), 0o644),
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret");
+        assert!(!dir.path().join("x.js").exists(), "nothing written through the symlinked directory");
+        // A directory where a file now goes.
+        let flat = dist(&[("a.js", "aaaa"), ("sub", "now a file")]);
+        update_dir(&out, &with_md5(&flat), &[]).unwrap();
+        assert_eq!(tree(&out), [("a.js".into(), "aaaa".into(), 0o644), ("sub".into(), "now a file".into(), 0o644)]);
     }
 }

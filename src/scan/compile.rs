@@ -2,14 +2,16 @@
 //! templates, versions the static tree, compiles every block and writes, under the output dir,
 //! the versioned files, the blocks (`f/`), the rewritten templates (`templates/`) and
 //! manifest.json. Unchanged blocks and assets are reused from the cache, and the output dir is
-//! replaced whole, so outputs of earlier builds never linger.
+//! updated in place (new files first, manifest.json last, then stale files removed), so a
+//! server reading it meanwhile always finds what it refers to, and outputs of earlier builds
+//! never linger.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rayon::prelude::*;
 
-use crate::dist::build::{assets, AssetOptions, Cache, Memo, StaticFile};
+use crate::dist::build::{assets, AssetOptions, Cache, Memo, StaticFile, Update};
 use crate::manifest::md5_hex;
 use crate::dist::{self, DistFile};
 use crate::fsutil::{self, EntryKind};
@@ -17,7 +19,7 @@ use crate::scan;
 
 #[derive(clap::Args, Debug)]
 pub struct CompileArgs {
-    /// Where the compiled files, rewritten templates and manifest.json go (replaced whole).
+    /// Where the compiled files, rewritten templates and manifest.json go (updated in place; stale files removed).
     #[arg(long = "output_dir", visible_alias = "output-dir", value_name = "DIR")]
     pub output_dir: PathBuf,
     /// URL prefix the static dir is served under.
@@ -82,9 +84,13 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     }
     let cache_dir = args.cache_dir.clone().unwrap_or_else(|| dist::build::default_cache_dir(&args.output_dir));
     let inputs = inputs_digest(args, &templates, &statics);
-    if inputs.as_ref().is_some_and(|i| Memo::<()>::reuse(&cache_dir, i, &args.output_dir).is_some()) {
-        return Ok(0);
+    let memo = Memo::<()>::load(&cache_dir);
+    if let (Some(memo), Some(inputs)) = (&memo, &inputs) {
+        if memo.holds(inputs, &args.output_dir) {
+            return Ok(0);
+        }
     }
+    let known = memo.map(Memo::into_written).unwrap_or_default();
     let cache = Cache::open(Some(cache_dir.clone()));
     let opts = AssetOptions {
         prefix: args.static_url_prefix.clone(),
@@ -103,13 +109,13 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, bytes)| DistFile { dest, bytes, executable: false }).collect();
     files.extend(out.templates.into_iter().map(|(name, bytes)| DistFile { dest: format!("templates/{name}"), bytes, executable: false }));
     files.push(DistFile { dest: "manifest.json".into(), bytes: out.manifest_json, executable: false });
-    dist::build::write_if_changed(&args.output_dir, &files).map_err(one)?;
+    let written = dist::build::write_if_changed(&args.output_dir, &files, &known, Update::InPlace).map_err(one)?;
     for line in cache.explained() {
         eprintln!("{line}");
     }
     cache.save().map_err(one)?;
     if let Some(inputs) = inputs {
-        Memo::record(&cache_dir, inputs, &args.output_dir, ()).map_err(one)?;
+        Memo::record(&cache_dir, inputs, written, ()).map_err(one)?;
     }
     Ok(cache.misses())
 }
