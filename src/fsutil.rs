@@ -26,6 +26,8 @@ pub enum FsError {
     SymlinkEscapes { path: String, root: String },
     #[error("{path}: not a valid relative path ({why})")]
     BadPath { path: String, why: &'static str },
+    #[error("{path}: build cache entry is corrupt (removed; run the build again)")]
+    CorruptCache { path: String },
 }
 
 impl FsError {

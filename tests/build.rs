@@ -724,6 +724,33 @@ fn an_edit_rebuild_links_unchanged_files_from_the_previous_dist_but_never_a_tamp
 }
 
 #[test]
+fn a_corrupt_cache_blob_is_never_shipped_and_the_next_build_redoes_its_unit() {
+    let (tmp, _, dist, _) = warm_shop();
+    let objects = tmp.path().join(".kiln-cache/dist/objects");
+    // Every blob of the cache overwritten with the same number of other bytes.
+    let blobs: Vec<PathBuf> = fs::read_dir(&objects).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(blobs.len() > 20);
+    for b in &blobs {
+        let n = fs::metadata(b).unwrap().len() as usize;
+        fs::write(b, vec![b'#'; n]).unwrap();
+    }
+    let before = snapshot(&dist);
+    fs::remove_dir_all(&dist).unwrap();
+    // Blobs a step reads are rebuilt; the ones only written fail the build, each by name, and
+    // are removed, so the next build redoes their units.
+    let o = kiln_build(tmp.path(), &["shop", "-o", "dist"]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    let named = err.matches("build cache entry is corrupt (removed; run the build again)").count();
+    assert!(named > 1, "{err}");
+    assert!(!dist.exists(), "a failed build wrote a dist");
+    ok(&kiln_build(tmp.path(), &["shop", "-o", "dist"]));
+    assert_eq!(snapshot(&dist), before, "the healed cache gave another dist");
+    let still: Vec<&PathBuf> = blobs.iter().filter(|b| fs::read(b).is_ok_and(|bytes| bytes.iter().all(|c| *c == b'#'))).collect();
+    assert!(still.is_empty(), "still corrupt: {still:?}");
+}
+
+#[test]
 fn explain_after_editing_one_block_js_names_its_minify_unit_the_block_and_the_templates_only() {
     let (tmp, src, dist, units) = warm_shop();
     let manifest = read_json(&dist.join("manifest.json"));

@@ -42,8 +42,9 @@ fn tar(files: &[&DistFile]) -> Result<Vec<u8>, String> {
             Some(f) => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(if f.executable { 0o755 } else { 0o644 });
-                h.set_size(f.bytes.len() as u64);
-                b.append_data(&mut h, &path, &f.bytes[..]).map_err(|e| e.to_string())?;
+                let bytes = f.content.bytes().map_err(|e| e.to_string())?;
+                h.set_size(bytes.len() as u64);
+                b.append_data(&mut h, &path, &bytes[..]).map_err(|e| e.to_string())?;
             }
         }
     }
@@ -66,7 +67,7 @@ fn zip(files: &[&DistFile]) -> Result<Vec<u8>, String> {
             None => w.add_directory(path, base.unix_permissions(0o755)).map_err(|e| e.to_string())?,
             Some(f) => {
                 w.start_file(path, base.unix_permissions(if f.executable { 0o755 } else { 0o644 })).map_err(|e| e.to_string())?;
-                w.write_all(&f.bytes).map_err(|e| e.to_string())?;
+                w.write_all(&f.content.bytes().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             }
         }
     }
@@ -92,7 +93,7 @@ mod tests {
 
     #[test]
     fn archives_are_byte_stable_and_list_directories() {
-        let f = |d: &str, b: &str| DistFile { dest: d.into(), bytes: b.as_bytes().to_vec(), executable: false };
+        let f = |d: &str, b: &str| DistFile { dest: d.into(), content: b.as_bytes().to_vec().into(), executable: false };
         let files = [f("b/x.txt", "x"), f("a.txt", "a"), f("b/c/y.txt", "y")];
         let refs: Vec<&DistFile> = files.iter().collect();
         let mut rev = refs.clone();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_output, classify, env_production, file_mode, is_executable, output_kind, write_dist, Class, DistFile, Layout, OutputKind, WrittenFile};
+use super::{check_output, classify, env_production, file_mode, is_executable, output_kind, write_dist, Class, Content, DistFile, Layout, OutputKind, WrittenFile};
 use crate::fsutil::{self, EntryKind};
 use crate::hash::block::{self, BlockOptions};
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
@@ -115,7 +115,10 @@ pub struct Cache {
     hits: Mutex<usize>,
 }
 
-type Outputs = Vec<(String, Vec<u8>)>;
+/// A unit's outputs: each file's name and content (a cache blob is read only when needed).
+type Outputs = Vec<(String, Content)>;
+/// A unit's outputs as just built, or read back whole.
+type Built = Vec<(String, Vec<u8>)>;
 
 impl Cache {
     pub fn open(dir: Option<PathBuf>) -> Cache {
@@ -131,29 +134,66 @@ impl Cache {
         md5_hex(serde_json::to_string(inputs).unwrap_or_default().as_bytes())
     }
 
-    fn blob(&self, md5: &str) -> Option<Vec<u8>> {
-        let path = self.dir.as_ref()?.join("objects").join(md5);
-        let bytes = std::fs::read(path).ok()?;
-        (md5_hex(&bytes) == md5).then_some(bytes)
+    /// The unit `name` of the previous build, if its inputs were these.
+    fn previous(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<&Unit> {
+        let key = Self::key(inputs);
+        self.previous.get(name).filter(|u| u.key == key)
     }
 
-    /// Looks a unit up; `None` when it must be (re)built.
-    pub fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
-        let key = Self::key(inputs);
-        let prev = self.previous.get(name).filter(|u| u.key == key)?;
-        let mut out = Vec::with_capacity(prev.outputs.len());
-        for (rel, md5) in &prev.outputs {
-            out.push((rel.clone(), self.blob(md5)?));
+    /// Counts a unit of the previous build as reused.
+    fn reuse(&self, name: &str, unit: &Unit) {
+        if let Ok(mut c) = self.current.lock() {
+            c.insert(name.to_string(), unit.clone());
         }
-        self.current.lock().ok()?.insert(name.to_string(), prev.clone());
         if let Ok(mut h) = self.hits.lock() {
             *h += 1;
+        }
+    }
+
+    fn blob_path(&self, md5: &str) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join("objects").join(md5))
+    }
+
+    /// Looks a unit up; `None` when it must be (re)built. Its blobs are not read (see Content).
+    pub fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
+        let out = self.peek(name, inputs)?;
+        self.hit(name, inputs);
+        Some(out)
+    }
+
+    /// `lookup` without counting the unit as reused: the caller calls `hit` once it could use it.
+    fn peek(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
+        let unit = self.previous(name, inputs)?;
+        let mut out = Vec::with_capacity(unit.outputs.len());
+        for (rel, md5) in &unit.outputs {
+            let path = self.blob_path(md5)?;
+            let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
+            out.push((rel.clone(), Content::Blob { path, md5: md5.clone(), size: meta.len() }));
         }
         Some(out)
     }
 
+    fn hit(&self, name: &str, inputs: &BTreeMap<String, String>) {
+        if let Some(unit) = self.previous(name, inputs) {
+            self.reuse(name, unit);
+        }
+    }
+
+    /// Looks a unit up and reads its outputs, for a step that needs their bytes; a blob that
+    /// is missing or not its md5 makes it a miss.
+    pub fn lookup_bytes(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Built> {
+        let unit = self.previous(name, inputs)?;
+        let mut out = Vec::with_capacity(unit.outputs.len());
+        for (rel, md5) in &unit.outputs {
+            let bytes = super::read_blob(&self.blob_path(md5)?, md5).ok()?;
+            out.push((rel.clone(), bytes));
+        }
+        self.reuse(name, unit);
+        Some(out)
+    }
+
     /// Records a freshly built unit, and why it was built.
-    pub fn store(&self, name: &str, inputs: BTreeMap<String, String>, outputs: &Outputs, explain: bool) {
+    pub fn store(&self, name: &str, inputs: BTreeMap<String, String>, outputs: &Built, explain: bool) {
         let mut blobs = Vec::new();
         for (rel, bytes) in outputs {
             let md5 = md5_hex(bytes);
@@ -208,13 +248,9 @@ impl Cache {
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects).map_err(|e| format!("{}: {e}", fsutil::display(&objects)))?;
         let blobs = std::mem::take(&mut *self.new_blobs.lock().map_err(|_| "cache lock")?);
-        blobs.par_iter().try_for_each(|(md5, bytes)| {
-            let p = objects.join(md5);
-            if p.exists() {
-                return Ok(());
-            }
-            fsutil::atomic_write(&p, bytes).map_err(|e| e.to_string())
-        })?;
+        // Written even when a blob of that name exists: it may be a corrupt one a lazy lookup
+        // never read (a rebuilt unit's blobs are few).
+        blobs.par_iter().try_for_each(|(md5, bytes)| fsutil::atomic_write(&objects.join(md5), bytes).map_err(|e| e.to_string()))?;
         let current = self.current.lock().map_err(|_| "cache lock")?;
         // Blobs no unit refers to any more are removed, so the cache does not grow forever.
         let live: BTreeSet<&str> = current.values().flat_map(|u| u.outputs.iter().map(|(_, m)| m.as_str())).collect();
@@ -423,7 +459,9 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         })
         .collect();
     let static_root = src.join(&args.static_root);
-    errors.extend(scan::check_paths(&templates, &static_root).into_iter().map(|e| e.to_string()));
+    let static_files: BTreeSet<&str> =
+        sources.iter().filter(|(_, (c, _, _))| *c == Class::Static).map(|(rel, _)| &rel[static_prefix.len()..]).collect();
+    errors.extend(scan::check_paths(&templates, &static_root, Some(&static_files)).into_iter().map(|e| e.to_string()));
     // With broken templates the static files and modules are still checked (every problem in
     // one run), but no block or template is compiled.
     let templates: Vec<Template> = if errors.is_empty() { templates } else { Vec::new() };
@@ -477,23 +515,23 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let mut before: BTreeMap<String, u64> = BTreeMap::new();
     for (rel, (class, bytes, exec)) in &sources {
         match class {
-            Class::Copy | Class::PythonSource => dist.push(DistFile { dest: rel.clone(), bytes: bytes.clone(), executable: *exec }),
-            Class::Python if args.keep_source => dist.push(DistFile { dest: rel.clone(), bytes: bytes.clone(), executable: *exec }),
+            Class::Copy | Class::PythonSource => dist.push(DistFile { dest: rel.clone(), content: bytes.clone().into(), executable: *exec }),
+            Class::Python if args.keep_source => dist.push(DistFile { dest: rel.clone(), content: bytes.clone().into(), executable: *exec }),
             _ => {}
         }
         before.insert(rel.clone(), bytes.len() as u64);
     }
-    for (rel, bytes) in pyc_files {
-        dist.push(DistFile { dest: rel, bytes, executable: false });
+    for (rel, content) in pyc_files {
+        dist.push(DistFile { dest: rel, content, executable: false });
     }
-    for (rel, bytes) in static_out {
-        dist.push(DistFile { dest: format!("{static_prefix}{rel}"), bytes, executable: false });
+    for (rel, content) in static_out {
+        dist.push(DistFile { dest: format!("{static_prefix}{rel}"), content, executable: false });
     }
-    for (name, bytes) in template_out {
-        dist.push(DistFile { dest: format!("{template_prefix}{name}"), bytes, executable: false });
+    for (name, content) in template_out {
+        dist.push(DistFile { dest: format!("{template_prefix}{name}"), content, executable: false });
     }
-    dist.push(DistFile { dest: "manifest.json".into(), bytes: manifest_json, executable: false });
-    dist.push(DistFile { dest: ".env.production".into(), bytes: env_production(), executable: false });
+    dist.push(DistFile { dest: "manifest.json".into(), content: manifest_json.into(), executable: false });
+    dist.push(DistFile { dest: ".env.production".into(), content: env_production().into(), executable: false });
     dist.sort_by(|a, b| a.dest.cmp(&b.dest));
     if let Some(w) = dist.windows(2).find(|w| w[0].dest == w[1].dest) {
         stage.finish();
@@ -516,8 +554,8 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         let k = outcome.kinds.entry(if is_block { "blocks (new)".to_string() } else { kind_name(&f.dest) }).or_default();
         k.files += 1;
         k.bytes_in += b;
-        k.bytes_out += f.bytes.len() as u64;
-        outcome.files.push((f.dest.clone(), b, f.bytes.len() as u64));
+        k.bytes_out += f.content.len();
+        outcome.files.push((f.dest.clone(), b, f.content.len()));
     }
     for (key, e) in &merged.assets {
         for d in &e.deps {
@@ -594,8 +632,8 @@ pub struct AssetOptions {
 
 /// The processed static tree (paths relative to the static root), templates (by name) and manifest.
 pub struct AssetsOut {
-    pub static_out: BTreeMap<String, Vec<u8>>,
-    pub templates: Vec<(String, Vec<u8>)>,
+    pub static_out: BTreeMap<String, Content>,
+    pub templates: Vec<(String, Content)>,
     pub manifest: Manifest,
     pub manifest_json: Vec<u8>,
     pub stages: Vec<(String, f64)>,
@@ -631,7 +669,7 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     let mut errors = Vec::new();
 
     // Minify and convert.
-    let results: Vec<Result<(String, Outputs, Option<String>), String>> = statics
+    let results: Vec<Result<(String, Built, Option<String>), String>> = statics
         .par_iter()
         .map(|StaticFile { key, bytes, md5 }| {
             let shown = fsutil::display(&static_root.join(key));
@@ -640,7 +678,7 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
                 Some(kind) => {
                     let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
                     let name = format!("minify {}{key}", o.static_label);
-                    if let Some(out) = cache.lookup(&name, &inputs) {
+                    if let Some(out) = cache.lookup_bytes(&name, &inputs) {
                         return Ok((key.clone(), out, None));
                     }
                     let out = minify::minify_source(kind, bytes, &shown, &mopts).map_err(|e| e.to_string())?;
@@ -686,21 +724,19 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let mut static_manifest = hash::partial(&hashed);
     static_manifest.renames = renames;
-    let mut static_out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let twins: Vec<(String, Outputs)> = hashed
+    let mut static_out: BTreeMap<String, Content> = BTreeMap::new();
+    let twins: Vec<Result<(String, Outputs), String>> = hashed
         .par_iter()
         .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
-        .map(|(key, rel, bytes)| {
-            let outs = twins_unit(cache, &key, &rel, bytes, o.compress, o.explain);
-            (key, outs)
-        })
+        .map(|(key, rel, bytes)| Ok((key.clone(), twins_unit(cache, &key, &rel, &Content::Bytes(bytes.clone()), o.compress, o.explain)?)))
         .collect();
-    for h in &hashed {
-        static_out.extend(h.outputs.iter().cloned());
+    for h in hashed {
+        static_out.extend(h.outputs.into_iter().map(|(rel, bytes)| (rel, bytes.into())));
     }
-    for (key, outs) in twins {
+    for r in twins {
+        let (key, outs) = r.map_err(|e| vec![e])?;
         if let Some(entry) = static_manifest.assets.get_mut(&key) {
-            entry.encodings.extend(hash::encodings_of(&outs));
+            entry.encodings.extend(hash::encodings_of(outs.iter().map(|(rel, _)| rel)));
         }
         static_out.extend(outs);
     }
@@ -729,26 +765,31 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
             let version = block::block_version(d.kind, &versions, &bopts);
             let name = format!("block {}", d.key);
             let inputs: BTreeMap<String, String> = versions.iter().cloned().chain([("version".to_string(), version)]).collect();
-            let (mut entry, outs) = match cache.lookup(&name, &inputs) {
-                Some(mut outs) => {
-                    let entry_json = outs.pop().ok_or("cache: empty block unit")?;
-                    let entry: manifest::BlockEntry = serde_json::from_slice(&entry_json.1).map_err(|e| e.to_string())?;
-                    (entry, outs)
+            // The entry is read now (a corrupt one makes the block a miss); the bundle only if written.
+            let cached = cache.peek(&name, &inputs).and_then(|mut outs| {
+                let entry = outs.pop()?.1.into_bytes().ok()?;
+                Some((serde_json::from_slice::<manifest::BlockEntry>(&entry).ok()?, outs))
+            });
+            let (mut entry, outs) = match cached {
+                Some(hit) => {
+                    cache.hit(&name, &inputs);
+                    hit
                 }
                 None => {
                     let c = block::compile_block(d.kind, &d.paths, static_root, &static_manifest, &bopts)
                         .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-                    let mut outs = c.outputs.clone();
+                    let mut outs = c.outputs;
                     outs.push(("entry.json".into(), serde_json::to_vec(&c.entry).map_err(|e| e.to_string())?));
                     cache.store(&name, inputs, &outs, o.explain);
                     outs.pop();
-                    (c.entry, outs)
+                    (c.entry, in_memory(outs))
                 }
             };
-            let mut all = outs.clone();
-            for (rel, bytes) in &outs {
-                let tw = twins_unit(cache, &d.key, rel, bytes, o.compress, o.explain);
-                entry.encodings.extend(hash::encodings_of(&tw));
+            let mut all = Vec::new();
+            for (rel, content) in outs {
+                let tw = twins_unit(cache, &d.key, &rel, &content, o.compress, o.explain)?;
+                entry.encodings.extend(hash::encodings_of(tw.iter().map(|(rel, _)| rel)));
+                all.push((rel, content));
                 all.extend(tw);
             }
             Ok((d.key.clone(), entry, all))
@@ -775,7 +816,7 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     // Templates: blocks → tags, static_url → URLs, then minified.
     let rewrite = Rewrite { manifest: merged.clone(), url_prefix: hopts.url_prefix().to_string() };
     let manifest_md5 = md5_hex(&manifest_json);
-    let results: Vec<Result<(String, Vec<u8>), String>> = templates
+    let results: Vec<Result<(String, Content), String>> = templates
         .par_iter()
         .map(|t| {
             let inputs = BTreeMap::from([
@@ -794,7 +835,7 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
             }
             let outs = vec![(t.name.clone(), out)];
             cache.store(&name, inputs, &outs, o.explain);
-            Ok(outs.into_iter().next().unwrap_or_default())
+            in_memory(outs).pop().ok_or_else(|| "template unit: no output".to_string())
         })
         .collect();
     let mut template_out = Vec::new();
@@ -931,32 +972,36 @@ fn source_of(dest: &str, static_prefix: &str, m: &Manifest) -> Option<String> {
 }
 
 /// `.br`/`.gz`/`.zst` twins of one output of `owner` (an asset or block key), cached by content.
-fn twins_unit(cache: &Cache, owner: &str, rel: &str, bytes: &[u8], level: Compression, explain: bool) -> Outputs {
+fn twins_unit(cache: &Cache, owner: &str, rel: &str, content: &Content, level: Compression, explain: bool) -> Result<Outputs, String> {
     if !hash::compressible(rel) || level == Compression::Off {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let inputs = BTreeMap::from([
-        ("content".to_string(), md5_hex(bytes)),
+        ("content".to_string(), content.md5().into_owned()),
         ("file".to_string(), rel.to_string()),
         ("level".to_string(), level.name().to_string()),
     ]);
     let name = format!("twins {owner}");
     if let Some(out) = cache.lookup(&name, &inputs) {
-        return out;
+        return Ok(out);
     }
-    let outs = hash::twins(rel, bytes, level);
+    let outs = hash::twins(rel, &content.bytes().map_err(|e| e.to_string())?, level);
     cache.store(&name, inputs, &outs, explain);
-    outs
+    Ok(in_memory(outs))
+}
+
+fn in_memory(built: Built) -> Outputs {
+    built.into_iter().map(|(rel, bytes)| (rel, Content::Bytes(bytes))).collect()
 }
 
 /// One image to WebP with kiln-webp's `--replace` rule (the same library call, so the same
 /// bytes): the WebP and a rename when it is smaller, else the original unchanged.
 #[allow(clippy::too_many_arguments)]
-fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], md5: &str, shown: &str, explain: bool) -> Result<(Outputs, Option<String>), String> {
+fn webp_unit(cache: &Cache, rel: &str, key: &str, webp_key: &str, bytes: &[u8], md5: &str, shown: &str, explain: bool) -> Result<(Built, Option<String>), String> {
     let opts = crate::webp::WebpOptions::default();
     let inputs = BTreeMap::from([(rel.to_string(), md5.to_string()), ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION")))]);
     let name = format!("webp {rel}");
-    let outs = match cache.lookup(&name, &inputs) {
+    let outs = match cache.lookup_bytes(&name, &inputs) {
         Some(o) => o,
         None => {
             let converted = crate::webp::convert_bytes(key, webp_key, bytes.to_vec(), shown, &opts, true).map_err(|e| e.to_string())?;
@@ -1009,7 +1054,7 @@ fn pyc_stage(cache: &Cache, src: &Path, pys: &[(&String, &str)], opts: &PycOptio
             Ok(bytes) => {
                 let outs = vec![(pyc::pyc_path(&rel, &compiler.info, opts), bytes)];
                 cache.store(&format!("pyc {rel}"), inputs, &outs, explain);
-                files.extend(outs);
+                files.extend(in_memory(outs));
             }
             Err(e) => errors.push(e.to_string()),
         }

@@ -30,6 +30,17 @@ pub enum DistError {
     Refused(String),
     #[error("{path}: {message}")]
     Archive { path: String, message: String },
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<FsError>),
+}
+
+/// All the errors, or none.
+fn all_ok(errors: Vec<FsError>) -> Result<(), DistError> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.into_iter().next().map(DistError::Fs).unwrap_or(DistError::Several(Vec::new()))),
+        _ => Err(DistError::Several(errors)),
+    }
 }
 
 /// Where an app keeps what (paths relative to the app root, `/`-separated).
@@ -159,8 +170,69 @@ SECURE_CONTENT_TYPE_NOSNIFF=true\n"
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistFile {
     pub dest: String,
-    pub bytes: Vec<u8>,
+    pub content: Content,
     pub executable: bool,
+}
+
+/// The bytes of a dist file: in memory, or a blob of the build cache that is read (and its md5
+/// checked) only if the file must be written: a rebuild leaves most files as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    Blob { path: PathBuf, md5: String, size: u64 },
+}
+
+/// A cache blob's bytes, checked against its md5; a corrupt blob is removed, so the unit that
+/// made it is redone by the next build instead of being trusted again.
+pub(crate) fn read_blob(path: &Path, md5: &str) -> Result<Vec<u8>, FsError> {
+    let bytes = fsutil::read(path)?;
+    if crate::manifest::md5_hex(&bytes) != md5 {
+        let _ = std::fs::remove_file(path);
+        return Err(FsError::CorruptCache { path: fsutil::display(path) });
+    }
+    Ok(bytes)
+}
+
+impl From<Vec<u8>> for Content {
+    fn from(bytes: Vec<u8>) -> Content {
+        Content::Bytes(bytes)
+    }
+}
+
+impl Content {
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Blob { size, .. } => *size,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn md5(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Content::Bytes(b) => crate::manifest::md5_hex(b).into(),
+            Content::Blob { md5, .. } => md5.as_str().into(),
+        }
+    }
+
+    /// The bytes; a blob whose bytes are not its md5 any more is removed (so the next build
+    /// redoes its unit) and reported.
+    pub fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, FsError> {
+        match self {
+            Content::Bytes(b) => Ok(b.as_slice().into()),
+            Content::Blob { path, md5, .. } => read_blob(path, md5).map(Into::into),
+        }
+    }
+
+    pub fn into_bytes(self) -> Result<Vec<u8>, FsError> {
+        match self {
+            Content::Bytes(b) => Ok(b),
+            blob => blob.bytes().map(|b| b.into_owned()),
+        }
+    }
 }
 
 /// The output kinds, by file name.
@@ -237,7 +309,7 @@ pub fn write_dist(out: &Path, files: &[DistFile]) -> Result<(), DistError> {
 
 /// Each file with the md5 of its bytes (computed in parallel), sorted by destination.
 pub(crate) fn with_md5(files: &[DistFile]) -> Vec<(&DistFile, String)> {
-    let mut out: Vec<(&DistFile, String)> = files.par_iter().map(|f| (f, crate::manifest::md5_hex(&f.bytes))).collect();
+    let mut out: Vec<(&DistFile, String)> = files.par_iter().map(|f| (f, f.content.md5().into_owned())).collect();
     out.sort_by(|a, b| a.0.dest.cmp(&b.0.dest));
     out
 }
@@ -345,16 +417,21 @@ pub(crate) fn write_dir(out: &Path, files: &[(&DistFile, String)], known: &[Writ
     set_mode(tmp.path(), 0o755)?;
     let previous = out.is_dir().then_some(out);
     let known: BTreeMap<&str, &WrittenFile> = known.iter().map(|k| (k.dest.as_str(), k)).collect();
-    targets.par_iter().try_for_each(|(rel, path, f, md5)| {
-        let mode = file_mode(f);
-        if let Some(prev) = previous.map(|o| o.join(rel)) {
-            let same = vouched(known.get(f.dest.as_str()), &prev, md5, mode) || holds(&prev, &f.bytes, mode);
-            if same && std::fs::hard_link(&prev, path).is_ok() {
-                return Ok(());
+    // Every file is tried, so every corrupt cache blob is reported (and removed) in one run.
+    let failed: Vec<FsError> = targets
+        .par_iter()
+        .filter_map(|(rel, path, f, md5)| {
+            let mode = file_mode(f);
+            if let Some(prev) = previous.map(|o| o.join(rel)) {
+                let same = vouched(known.get(f.dest.as_str()), &prev, md5, mode) || holds(&prev, f.content.len(), md5, mode);
+                if same && std::fs::hard_link(&prev, path).is_ok() {
+                    return None;
+                }
             }
-        }
-        write_file(path, &f.bytes, mode)
-    })?;
+            f.content.bytes().and_then(|b| write_file(path, &b, mode)).err()
+        })
+        .collect();
+    all_ok(failed)?;
     let staged = tmp.keep();
     if out.exists() {
         let old = tempfile::Builder::new().prefix(&format!(".{name}.kiln-old-")).tempdir_in(&parent).map_err(|e| FsError::io(&parent, e))?;
@@ -422,7 +499,7 @@ pub(crate) fn update_dir(out: &Path, files: &[(&DistFile, String)], known: &[Wri
             let voucher = vouchers.get(f.dest.as_str());
             if vouched(voucher, path, md5, mode) {
                 Action::Keep(voucher.map(|k| &k.stat))
-            } else if holds(path, &f.bytes, mode) {
+            } else if holds(path, f.content.len(), md5, mode) {
                 Action::Keep(None)
             } else if present.contains_key(rel) {
                 Action::Replace
@@ -435,13 +512,31 @@ pub(crate) fn update_dir(out: &Path, files: &[(&DistFile, String)], known: &[Wri
     if plan.iter().zip(&actions).any(|((path, ..), a)| *a == Action::Add && std::fs::symlink_metadata(path).is_ok()) {
         return write_dir(out, files, known);
     }
-    let write = |(path, _, f, _): &&(PathBuf, String, &DistFile, &str)| -> Result<(), FsError> {
-        make_dirs(out, path)?;
-        fsutil::atomic_write_mode(path, &f.bytes, file_mode(f))
-    };
+    // Every byte to write is in hand (each cache blob checked) before the first write.
     let doing = |want: Action<'static>| plan.iter().zip(&actions).filter(move |(_, a)| **a == want).map(|(p, _)| p);
-    doing(Action::Add).collect::<Vec<_>>().par_iter().try_for_each(write)?;
-    let (last, replaces): (Vec<_>, Vec<_>) = doing(Action::Replace).partition(|(_, rel, ..)| rel == "manifest.json");
+    type Ready<'a> = (&'a PathBuf, &'a DistFile, std::borrow::Cow<'a, [u8]>);
+    fn load<'a>(files: Vec<&'a (PathBuf, String, &'a DistFile, &'a str)>) -> (Vec<Ready<'a>>, Vec<FsError>) {
+        let loaded: Vec<_> = files.into_par_iter().map(|p| p.2.content.bytes().map(|b| (&p.0, p.2, b))).collect();
+        let mut ready = Vec::with_capacity(loaded.len());
+        let mut failed = Vec::new();
+        for l in loaded {
+            match l {
+                Ok(x) => ready.push(x),
+                Err(e) => failed.push(e),
+            }
+        }
+        (ready, failed)
+    }
+    let (adds, mut failed) = load(doing(Action::Add).collect());
+    let (replaces, failed_too) = load(doing(Action::Replace).collect());
+    failed.extend(failed_too);
+    all_ok(failed)?;
+    let write = |(path, f, bytes): &Ready| -> Result<(), FsError> {
+        make_dirs(out, path)?;
+        fsutil::atomic_write_mode(path, bytes, file_mode(f))
+    };
+    adds.par_iter().try_for_each(write)?;
+    let (last, replaces): (Vec<_>, Vec<_>) = replaces.into_iter().partition(|(_, f, _)| f.dest == "manifest.json");
     replaces.par_iter().try_for_each(write)?;
     last.iter().try_for_each(write)?;
     let wanted: std::collections::BTreeSet<&str> = plan.iter().map(|(_, rel, ..)| rel.as_str()).collect();
@@ -484,8 +579,8 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FsError> {
     fsutil::set_mode(path, mode).map_err(|e| FsError::io(path, e))
 }
 
-/// Whether `path` is a regular file (not a symlink) with exactly these bytes and this mode.
-pub(crate) fn holds(path: &Path, bytes: &[u8], mode: u32) -> bool {
+/// Whether `path` is a regular file (not a symlink) of this size, md5 and mode.
+pub(crate) fn holds(path: &Path, size: u64, md5: &str, mode: u32) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
     #[cfg(unix)]
     let same_mode = {
@@ -497,7 +592,7 @@ pub(crate) fn holds(path: &Path, bytes: &[u8], mode: u32) -> bool {
         let _ = mode;
         true
     };
-    meta.is_file() && same_mode && meta.len() == bytes.len() as u64 && std::fs::read(path).is_ok_and(|b| b == bytes)
+    meta.is_file() && same_mode && meta.len() == size && std::fs::read(path).is_ok_and(|b| crate::manifest::md5_hex(&b) == md5)
 }
 
 /// Creates `path` with `bytes` and exactly `mode` (whatever the umask).
@@ -574,9 +669,9 @@ pub fn files_from_params(text: &str, base: &Path) -> Result<Vec<DistFile>, Vec<D
                 continue;
             }
         };
-        let file = DistFile { dest: dest.clone(), executable: mode.unwrap_or_else(|| is_executable(&src_path)), bytes };
+        let file = DistFile { dest: dest.clone(), executable: mode.unwrap_or_else(|| is_executable(&src_path)), content: bytes.into() };
         match by_dest.get(&dest) {
-            Some((first, prev)) if prev.bytes != file.bytes => {
+            Some((first, prev)) if prev.content != file.content => {
                 errors.push(DistError::Conflict { dest, first: first.clone(), second: src.to_string() })
             }
             Some(_) => {}
@@ -620,7 +715,7 @@ pub fn assemble_main(args: AssembleArgs) -> ExitCode {
         if files.iter().any(|f| f.dest == ".env.production") {
             return crate::cli::fail([".env.production: given in the params and by --env-production"]);
         }
-        files.push(DistFile { dest: ".env.production".into(), bytes: env_production(), executable: false });
+        files.push(DistFile { dest: ".env.production".into(), content: env_production().into(), executable: false });
     }
     if output_kind(&args.out) == OutputKind::Dir && args.out.is_dir() && !replaceable(&args.out) {
         return crate::cli::usage(format!("refusing to replace {}: it exists and is not a kiln dist", fsutil::display(&args.out)));
@@ -694,7 +789,7 @@ mod tests {
     }
 
     fn dist(files: &[(&str, &str)]) -> Vec<DistFile> {
-        files.iter().map(|(d, b)| DistFile { dest: d.to_string(), bytes: b.as_bytes().to_vec(), executable: d.ends_with(".sh") }).collect()
+        files.iter().map(|(d, b)| DistFile { dest: d.to_string(), content: b.as_bytes().to_vec().into(), executable: d.ends_with(".sh") }).collect()
     }
 
     fn tree(out: &Path) -> Vec<(String, String, u32)> {

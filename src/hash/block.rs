@@ -115,7 +115,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     let version = block_version(kind, &versions, opts);
     let (served, file) = block_paths(kind, paths, &version, known, opts.hash.url_style);
     let mut outputs = twins(&file, &bundle, opts.hash.compress);
-    let encodings = encodings_of(&outputs);
+    let encodings = encodings_of(outputs.iter().map(|(rel, _)| rel));
     let entry = BlockEntry { version, versioned_path: served, integrity: sri(&bundle), paths: paths.to_vec(), encodings };
     outputs.push((file, bundle));
     outputs.sort();

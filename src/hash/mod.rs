@@ -195,10 +195,10 @@ pub fn twins(file: &str, bytes: &[u8], level: Compression) -> Vec<(String, Vec<u
 }
 
 /// The `encodings` of a manifest entry for these twins: Content-Encoding → twin path.
-pub fn encodings_of(twins: &[(String, Vec<u8>)]) -> BTreeMap<String, String> {
+pub fn encodings_of<'a>(twins: impl IntoIterator<Item = &'a String>) -> BTreeMap<String, String> {
     twins
-        .iter()
-        .filter_map(|(path, _)| {
+        .into_iter()
+        .filter_map(|path| {
             let ext = path.rsplit('.').next()?;
             TWIN_ENCODINGS.iter().find(|(_, e)| *e == ext).map(|(name, _)| (name.to_string(), path.clone()))
         })
@@ -491,7 +491,7 @@ fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, 
     };
     let bytes = if l.refs.is_empty() { l.bytes.clone() } else { rewrite(l, &file, lookup, opts) };
     let mut outputs = twins(&file, &bytes, opts.compress);
-    let encodings = encodings_of(&outputs);
+    let encodings = encodings_of(outputs.iter().map(|(rel, _)| rel));
     let entry = AssetEntry {
         version,
         versioned_path: vpath,

@@ -6,6 +6,7 @@
 //! server reading it meanwhile always finds what it refers to, and outputs of earlier builds
 //! never linger.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,9 +63,10 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     dist::check_output(&args.output_dir, &args.static_dir).map_err(|e| one(e.to_string()))?;
     let mut errors = Vec::new();
     let templates = scan::scan_dirs(&args.template_dirs, &args.template_ext).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    errors.extend(scan::check_paths(&templates, &args.static_dir).into_iter().map(|e| e.to_string()));
     let entries = fsutil::walk(&args.static_dir, &|rel, _| rel.rsplit('/').next().is_some_and(|n| n.starts_with('.')))
         .map_err(|e| one(e.to_string()))?;
+    let listing: BTreeSet<&str> = entries.iter().filter(|e| e.kind != EntryKind::LinkOutside).map(|e| e.rel.as_str()).collect();
+    errors.extend(scan::check_paths(&templates, &args.static_dir, Some(&listing)).into_iter().map(|e| e.to_string()));
     let read: Vec<Result<StaticFile, String>> = entries
         .into_par_iter()
         .map(|e| match e.kind {
@@ -106,9 +108,9 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
         template_label: "templates/".into(),
     };
     let out = assets(&args.static_dir, statics, &templates, &opts, &cache)?;
-    let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, bytes)| DistFile { dest, bytes, executable: false }).collect();
-    files.extend(out.templates.into_iter().map(|(name, bytes)| DistFile { dest: format!("templates/{name}"), bytes, executable: false }));
-    files.push(DistFile { dest: "manifest.json".into(), bytes: out.manifest_json, executable: false });
+    let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, content)| DistFile { dest, content, executable: false }).collect();
+    files.extend(out.templates.into_iter().map(|(name, content)| DistFile { dest: format!("templates/{name}"), content, executable: false }));
+    files.push(DistFile { dest: "manifest.json".into(), content: out.manifest_json.into(), executable: false });
     let written = dist::build::write_if_changed(&args.output_dir, &files, &known, Update::InPlace).map_err(one)?;
     for line in cache.explained() {
         eprintln!("{line}");

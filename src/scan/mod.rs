@@ -7,7 +7,7 @@
 pub mod compile;
 pub mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -239,17 +239,23 @@ pub fn scan_dirs(dirs: &[PathBuf], exts: &[String]) -> Result<Vec<Template>, Vec
     }
 }
 
-/// Every path a template names must be a file inside the static root.
-pub fn check_paths(templates: &[Template], static_root: &Path) -> Vec<ScanError> {
+/// Every path a template names must be a file inside the static root. `listing` is the static
+/// root's files when the caller has walked it already (no file system lookups then).
+pub fn check_paths(templates: &[Template], static_root: &Path, listing: Option<&BTreeSet<&str>>) -> Vec<ScanError> {
     let mut errors = Vec::new();
+    let not_a_file = |what: &str, path: &str| format!("{what} path {path} is not a file under the static root {}", fsutil::display(static_root));
     let mut check = |t: &Template, path: &str, line: usize, col: usize, what: &str| {
         let message = match fsutil::normalize_rel(path) {
             _ if path.is_empty() => "asset block lists no paths".to_string(),
             Err(_) => format!("{what} path {path} escapes the static root"),
-            Ok(rel) => match fsutil::safe_join(static_root, &rel) {
-                Ok(p) if p.is_file() => return,
-                Ok(_) => format!("{what} path {path} is not a file under the static root {}", fsutil::display(static_root)),
-                Err(e) => format!("{what} path {path}: {e}"),
+            Ok(rel) => match listing {
+                Some(files) if files.contains(rel.as_str()) => return,
+                Some(_) => not_a_file(what, path),
+                None => match fsutil::safe_join(static_root, &rel) {
+                    Ok(p) if p.is_file() => return,
+                    Ok(_) => not_a_file(what, path),
+                    Err(e) => format!("{what} path {path}: {e}"),
+                },
             },
         };
         errors.push(ScanError::At { path: fsutil::display(&t.path), line, col, message });
@@ -455,7 +461,7 @@ pub fn scan_main(args: ScanArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return crate::cli::fail(e),
     };
-    let problems = check_paths(&templates, &args.static_root);
+    let problems = check_paths(&templates, &args.static_root, None);
     if !problems.is_empty() {
         return crate::cli::fail(problems);
     }
