@@ -156,13 +156,13 @@ impl Cache {
 
     /// Looks a unit up; `None` when it must be (re)built. Its blobs are not read (see Content).
     pub fn lookup(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
-        let out = self.peek(name, inputs)?;
-        self.hit(name, inputs);
+        let (unit, out) = self.peek(name, inputs)?;
+        self.reuse(name, unit);
         Some(out)
     }
 
-    /// `lookup` without counting the unit as reused: the caller calls `hit` once it could use it.
-    fn peek(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<Outputs> {
+    /// `lookup` without counting the unit as reused: the caller calls `reuse` if it can use it.
+    fn peek(&self, name: &str, inputs: &BTreeMap<String, String>) -> Option<(&Unit, Outputs)> {
         let unit = self.previous(name, inputs)?;
         let mut out = Vec::with_capacity(unit.outputs.len());
         for (rel, md5) in &unit.outputs {
@@ -170,13 +170,7 @@ impl Cache {
             let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
             out.push((rel.clone(), Content::Blob { path, md5: md5.clone(), size: meta.len() }));
         }
-        Some(out)
-    }
-
-    fn hit(&self, name: &str, inputs: &BTreeMap<String, String>) {
-        if let Some(unit) = self.previous(name, inputs) {
-            self.reuse(name, unit);
-        }
+        Some((unit, out))
     }
 
     /// Looks a unit up and reads its outputs, for a step that needs their bytes; a blob that
@@ -248,9 +242,13 @@ impl Cache {
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects).map_err(|e| format!("{}: {e}", fsutil::display(&objects)))?;
         let blobs = std::mem::take(&mut *self.new_blobs.lock().map_err(|_| "cache lock")?);
-        // Written even when a blob of that name exists: it may be a corrupt one a lazy lookup
-        // never read (a rebuilt unit's blobs are few).
-        blobs.par_iter().try_for_each(|(md5, bytes)| fsutil::atomic_write(&objects.join(md5), bytes).map_err(|e| e.to_string()))?;
+        // Written in place, not through a temp file: every read checks a blob against its md5
+        // (a torn write is a miss), and a blob of that name that exists may be a corrupt one a
+        // lazy lookup never read.
+        blobs.par_iter().try_for_each(|(md5, bytes)| {
+            let p = objects.join(md5);
+            std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", fsutil::display(&p)))
+        })?;
         let current = self.current.lock().map_err(|_| "cache lock")?;
         // Blobs no unit refers to any more are removed, so the cache does not grow forever.
         let live: BTreeSet<&str> = current.values().flat_map(|u| u.outputs.iter().map(|(_, m)| m.as_str())).collect();
@@ -724,15 +722,13 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let mut static_manifest = hash::partial(&hashed);
     static_manifest.renames = renames;
-    let mut static_out: BTreeMap<String, Content> = BTreeMap::new();
-    let twins: Vec<Result<(String, Outputs), String>> = hashed
+    let versioned: Vec<(String, String, Content)> =
+        hashed.into_iter().flat_map(|h| h.outputs.into_iter().map(move |(rel, bytes)| (h.key.clone(), rel, Content::Bytes(bytes)))).collect();
+    let twins: Vec<Result<(String, Outputs), String>> = versioned
         .par_iter()
-        .flat_map(|h| h.outputs.par_iter().map(move |(rel, bytes)| (h.key.clone(), rel.clone(), bytes)))
-        .map(|(key, rel, bytes)| Ok((key.clone(), twins_unit(cache, &key, &rel, &Content::Bytes(bytes.clone()), o.compress, o.explain)?)))
+        .map(|(key, rel, content)| Ok((key.clone(), twins_unit(cache, key, rel, content, o.compress, o.explain)?)))
         .collect();
-    for h in hashed {
-        static_out.extend(h.outputs.into_iter().map(|(rel, bytes)| (rel, bytes.into())));
-    }
+    let mut static_out: BTreeMap<String, Content> = versioned.into_iter().map(|(_, rel, content)| (rel, content)).collect();
     for r in twins {
         let (key, outs) = r.map_err(|e| vec![e])?;
         if let Some(entry) = static_manifest.assets.get_mut(&key) {
@@ -766,14 +762,14 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
             let name = format!("block {}", d.key);
             let inputs: BTreeMap<String, String> = versions.iter().cloned().chain([("version".to_string(), version)]).collect();
             // The entry is read now (a corrupt one makes the block a miss); the bundle only if written.
-            let cached = cache.peek(&name, &inputs).and_then(|mut outs| {
+            let cached = cache.peek(&name, &inputs).and_then(|(unit, mut outs)| {
                 let entry = outs.pop()?.1.into_bytes().ok()?;
-                Some((serde_json::from_slice::<manifest::BlockEntry>(&entry).ok()?, outs))
+                Some((unit, serde_json::from_slice::<manifest::BlockEntry>(&entry).ok()?, outs))
             });
             let (mut entry, outs) = match cached {
-                Some(hit) => {
-                    cache.hit(&name, &inputs);
-                    hit
+                Some((unit, entry, outs)) => {
+                    cache.reuse(&name, unit);
+                    (entry, outs)
                 }
                 None => {
                     let c = block::compile_block(d.kind, &d.paths, static_root, &static_manifest, &bopts)

@@ -35,10 +35,10 @@ pub enum DistError {
 }
 
 /// All the errors, or none.
-fn all_ok(errors: Vec<FsError>) -> Result<(), DistError> {
+fn all_ok(mut errors: Vec<FsError>) -> Result<(), DistError> {
     match errors.len() {
         0 => Ok(()),
-        1 => Err(errors.into_iter().next().map(DistError::Fs).unwrap_or(DistError::Several(Vec::new()))),
+        1 => Err(errors.remove(0).into()),
         _ => Err(DistError::Several(errors)),
     }
 }
