@@ -723,7 +723,7 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     let mut static_manifest = hash::partial(&hashed);
     static_manifest.renames = renames;
     let versioned: Vec<(String, String, Content)> =
-        hashed.into_iter().flat_map(|h| h.outputs.into_iter().map(move |(rel, bytes)| (h.key.clone(), rel, Content::Bytes(bytes)))).collect();
+        hashed.into_iter().flat_map(|h| h.outputs.into_iter().map(move |(rel, bytes)| (h.key.clone(), rel, Content::from(bytes)))).collect();
     let twins: Vec<Result<(String, Outputs), String>> = versioned
         .par_iter()
         .map(|(key, rel, content)| Ok((key.clone(), twins_unit(cache, key, rel, content, o.compress, o.explain)?)))
@@ -973,7 +973,7 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, content: &Content, level: C
         return Ok(Vec::new());
     }
     let inputs = BTreeMap::from([
-        ("content".to_string(), content.md5().into_owned()),
+        ("content".to_string(), content.md5().to_string()),
         ("file".to_string(), rel.to_string()),
         ("level".to_string(), level.name().to_string()),
     ]);
@@ -987,7 +987,7 @@ fn twins_unit(cache: &Cache, owner: &str, rel: &str, content: &Content, level: C
 }
 
 fn in_memory(built: Built) -> Outputs {
-    built.into_iter().map(|(rel, bytes)| (rel, Content::Bytes(bytes))).collect()
+    built.into_iter().map(|(rel, bytes)| (rel, Content::from(bytes))).collect()
 }
 
 /// One image to WebP with kiln-webp's `--replace` rule (the same library call, so the same

@@ -176,11 +176,26 @@ pub struct DistFile {
 
 /// The bytes of a dist file: in memory, or a blob of the build cache that is read (and its md5
 /// checked) only if the file must be written: a rebuild leaves most files as they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Content {
-    Bytes(Vec<u8>),
+    /// Bytes in memory, and their md5 once something asked for it (the twins' cache key and
+    /// the dist writer both do).
+    Bytes(Vec<u8>, std::sync::OnceLock<String>),
     Blob { path: PathBuf, md5: String, size: u64 },
 }
+
+/// Same content: the same bytes, or the same blob (whether an md5 was computed does not count).
+impl PartialEq for Content {
+    fn eq(&self, other: &Content) -> bool {
+        match (self, other) {
+            (Content::Bytes(a, _), Content::Bytes(b, _)) => a == b,
+            (Content::Blob { path: p, md5: m, size: s }, Content::Blob { path: q, md5: n, size: t }) => p == q && m == n && s == t,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Content {}
 
 /// A cache blob's bytes, checked against its md5; a corrupt blob is removed, so the unit that
 /// made it is redone by the next build instead of being trusted again.
@@ -195,14 +210,14 @@ pub(crate) fn read_blob(path: &Path, md5: &str) -> Result<Vec<u8>, FsError> {
 
 impl From<Vec<u8>> for Content {
     fn from(bytes: Vec<u8>) -> Content {
-        Content::Bytes(bytes)
+        Content::Bytes(bytes, std::sync::OnceLock::new())
     }
 }
 
 impl Content {
     pub fn len(&self) -> u64 {
         match self {
-            Content::Bytes(b) => b.len() as u64,
+            Content::Bytes(b, _) => b.len() as u64,
             Content::Blob { size, .. } => *size,
         }
     }
@@ -211,10 +226,10 @@ impl Content {
         self.len() == 0
     }
 
-    pub fn md5(&self) -> std::borrow::Cow<'_, str> {
+    pub fn md5(&self) -> &str {
         match self {
-            Content::Bytes(b) => crate::manifest::md5_hex(b).into(),
-            Content::Blob { md5, .. } => md5.as_str().into(),
+            Content::Bytes(b, md5) => md5.get_or_init(|| crate::manifest::md5_hex(b)),
+            Content::Blob { md5, .. } => md5,
         }
     }
 
@@ -222,14 +237,14 @@ impl Content {
     /// redoes its unit) and reported.
     pub fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, FsError> {
         match self {
-            Content::Bytes(b) => Ok(b.as_slice().into()),
+            Content::Bytes(b, _) => Ok(b.as_slice().into()),
             Content::Blob { path, md5, .. } => read_blob(path, md5).map(Into::into),
         }
     }
 
     pub fn into_bytes(self) -> Result<Vec<u8>, FsError> {
         match self {
-            Content::Bytes(b) => Ok(b),
+            Content::Bytes(b, _) => Ok(b),
             blob => blob.bytes().map(|b| b.into_owned()),
         }
     }
@@ -309,7 +324,7 @@ pub fn write_dist(out: &Path, files: &[DistFile]) -> Result<(), DistError> {
 
 /// Each file with the md5 of its bytes (computed in parallel), sorted by destination.
 pub(crate) fn with_md5(files: &[DistFile]) -> Vec<(&DistFile, String)> {
-    let mut out: Vec<(&DistFile, String)> = files.par_iter().map(|f| (f, f.content.md5().into_owned())).collect();
+    let mut out: Vec<(&DistFile, String)> = files.par_iter().map(|f| (f, f.content.md5().to_string())).collect();
     out.sort_by(|a, b| a.0.dest.cmp(&b.0.dest));
     out
 }
