@@ -879,7 +879,7 @@ pub fn write_if_changed(out: &Path, files: &[DistFile], known: &[WrittenFile], u
         Update::Swap => {
             let same_as_known = !known.is_empty()
                 && files.len() == known.len()
-                && files.iter().zip(known).all(|((f, md5), k)| f.dest == k.dest && *md5 == k.md5 && k.stat.mode & 0o7777 == file_mode(f))
+                && files.iter().zip(known).all(|((f, md5), k)| f.dest == k.dest && *md5 == k.md5 && k.stat.is_file_with_mode(file_mode(f)))
                 && intact(out, known);
             if same_as_known {
                 return Ok(known.to_vec());

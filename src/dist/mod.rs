@@ -353,6 +353,11 @@ impl FileStat {
             Some(FileStat { size: m.len(), mode: 0, ino: 0, ctime: (0, 0) })
         }
     }
+
+    /// A regular file (not a symlink or directory) with exactly these permission bits.
+    pub fn is_file_with_mode(&self, mode: u32) -> bool {
+        self.mode & 0o170000 == 0o100000 && self.mode & 0o7777 == mode
+    }
 }
 
 /// One file of a dist directory as written: where, its metadata just after the write, and its
@@ -394,7 +399,7 @@ pub(crate) fn file_mode(f: &DistFile) -> u32 {
 /// Whether `known` (a previous write of this dist) vouches that `path` still holds exactly the
 /// bytes with this md5, as a regular file with this mode: its metadata has not changed since.
 fn vouched(known: Option<&&WrittenFile>, path: &Path, md5: &str, mode: u32) -> bool {
-    known.is_some_and(|k| k.md5 == md5 && (k.stat.mode & 0o170000) == 0o100000 && k.stat.mode & 0o7777 == mode && k.still_at(path))
+    known.is_some_and(|k| k.md5 == md5 && k.stat.is_file_with_mode(mode) && k.still_at(path))
 }
 
 /// Builds the directory beside `out` and swaps it in. A file the current dist already holds
@@ -596,18 +601,8 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), FsError> {
 
 /// Whether `path` is a regular file (not a symlink) of this size, md5 and mode.
 pub(crate) fn holds(path: &Path, size: u64, md5: &str, mode: u32) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
-    #[cfg(unix)]
-    let same_mode = {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o7777 == mode
-    };
-    #[cfg(not(unix))]
-    let same_mode = {
-        let _ = mode;
-        true
-    };
-    meta.is_file() && same_mode && meta.len() == size && std::fs::read(path).is_ok_and(|b| crate::manifest::md5_hex(&b) == md5)
+    FileStat::of(path).is_some_and(|s| s.is_file_with_mode(mode) && s.size == size)
+        && std::fs::read(path).is_ok_and(|b| crate::manifest::md5_hex(&b) == md5)
 }
 
 /// Creates `path` with `bytes` and exactly `mode` (whatever the umask).
