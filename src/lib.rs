@@ -1,13 +1,17 @@
-//! kiln: hermetic, deterministic build actions for web applications. Each module is one action;
-//! the binaries in src/bin/ are thin front ends over them.
+//! kiln: hermetic, deterministic build actions for web applications. Layers, top to bottom:
+//! `cmd` (each command's arguments and flow; the binaries in src/bin/ only call it), `pipeline`
+//! (the build engine), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
+//! `assemble`, `serve`), and what they share (`fsutil`, `diag`, `cli`). Imports point down only.
 
+pub mod assemble;
 pub mod cli;
+pub mod cmd;
 pub mod diag;
-pub mod dist;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;
 pub mod minify;
+pub mod pipeline;
 pub mod pyc;
 pub mod scan;
 pub mod serve;

@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use kiln::{cli, dist};
+use kiln::cmd::assemble::{main as run, AssembleArgs};
 
 fn main() -> ExitCode {
-    match cli::parse::<dist::AssembleArgs>() {
-        Ok(args) => dist::assemble_main(args),
+    match kiln::cli::parse::<AssembleArgs>() {
+        Ok(args) => run(args),
         Err(code) => code,
     }
 }

@@ -1,5 +1,5 @@
 //! kiln: the umbrella command. Each subcommand is a thin front end over one library module,
-//! whose `Args` and `run` live beside the code they drive.
+//! whose arguments and flow live in `kiln::cmd`.
 
 use std::process::ExitCode;
 
@@ -16,14 +16,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The whole pipeline in-process: SRC → dist (asok-compatible flags).
-    Build(kiln::dist::BuildArgs),
+    Build(kiln::cmd::build::BuildArgs),
     /// Find asset blocks and static_url calls in templates; write block JSON or a Bazel file.
-    Scan(kiln::scan::ScanArgs),
+    Scan(kiln::cmd::scan::ScanArgs),
     /// Drop-in for Assetman's compiler: scan, compile blocks, rewrite templates, write manifest.
     #[command(name = "assetman-compile")]
-    AssetmanCompile(kiln::scan::CompileArgs),
+    AssetmanCompile(kiln::cmd::assetman_compile::CompileArgs),
     /// Preview a dist: static files in the three Assetman URL forms, and optionally the WSGI app.
-    Serve(kiln::serve::ServeArgs),
+    Serve(kiln::cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,9 +32,9 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     match cli.command {
-        Command::Build(args) => kiln::dist::build_main(args),
-        Command::Scan(args) => kiln::scan::scan_main(args),
-        Command::AssetmanCompile(args) => kiln::scan::compile_main(args),
-        Command::Serve(args) => kiln::serve::serve_main(args),
+        Command::Build(args) => kiln::cmd::build::main(args),
+        Command::Scan(args) => kiln::cmd::scan::main(args),
+        Command::AssetmanCompile(args) => kiln::cmd::assetman_compile::main(args),
+        Command::Serve(args) => kiln::cmd::serve::main(args),
     }
 }

@@ -82,63 +82,8 @@ pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, Problem> {
     Ok(refs)
 }
 
-/// CSS parsers close whatever is open at end of file without a word (css-syntax §5), which hides
-/// truncated files and missing braces. Refuse an unclosed block, string or comment, and a stray
-/// closing brace, naming where it starts.
-pub fn check_structure(source: &str) -> Result<(), Problem> {
-    let b = source.as_bytes();
-    let lines = LineIndex::new(source);
-    let at = |i: usize, message: String| lines.problem(source, i, message);
-    let mut open: Vec<(u8, usize)> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 1,
-            b'/' if b.get(i + 1) == Some(&b'*') => match source[i + 2..].find("*/") {
-                Some(end) => i += end + 3,
-                None => return Err(at(i, "unterminated comment".into())),
-            },
-            q @ (b'"' | b'\'') => {
-                let mut j = i + 1;
-                loop {
-                    match b.get(j) {
-                        None | Some(b'\n') => return Err(at(i, "unterminated string".into())),
-                        Some(b'\\') => j += 2,
-                        Some(&c) if c == q => break,
-                        _ => j += 1,
-                    }
-                }
-                i = j;
-            }
-            c @ (b'{' | b'(' | b'[') => open.push((c, i)),
-            c @ (b'}' | b')' | b']') => {
-                let want = match c {
-                    b'}' => b'{',
-                    b')' => b'(',
-                    _ => b'[',
-                };
-                match open.last() {
-                    Some(&(o, _)) if o == want => {
-                        open.pop();
-                    }
-                    // A stray ')' or ']' is legal inside some values; only braces are structural.
-                    _ if c != b'}' => {}
-                    Some(&(o, start)) => {
-                        let o = o as char;
-                        return Err(at(start, format!("'{o}' is closed by '}}' at line {}", at(i, String::new()).line)));
-                    }
-                    None => return Err(at(i, "unexpected '}' with no open block".into())),
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    match open.iter().find(|(c, _)| *c == b'{') {
-        Some(&(_, start)) => Err(at(start, "unclosed block: '{' has no matching '}'".into())),
-        None => Ok(()),
-    }
-}
+/// The structure check is the minifier's (hash calls into minify, never the reverse).
+pub use crate::minify::css::check_structure;
 
 /// lightningcss locations are a 0-based line and a 1-based column in UTF-16 units.
 fn byte_offset(source: &str, start: usize, col_utf16: usize) -> usize {

@@ -4,7 +4,7 @@
 use lightningcss::stylesheet::{MinifyOptions, ParserOptions, PrinterOptions, StyleSheet};
 use lightningcss::targets::{Browsers, Targets};
 
-use crate::diag::{from_lightningcss, Problem};
+use crate::diag::{from_lightningcss, LineIndex, Problem};
 
 /// Browser targets from a browserslist query (`defaults`, `> 0.5%, last 2 versions`, …).
 pub fn targets(query: &str) -> Result<Targets, String> {
@@ -14,7 +14,7 @@ pub fn targets(query: &str) -> Result<Targets, String> {
 }
 
 pub fn minify(source: &str, name: &str, targets: Targets) -> Result<String, Problem> {
-    crate::hash::css::check_structure(source)?;
+    check_structure(source)?;
     let options = ParserOptions { filename: name.to_string(), error_recovery: false, ..ParserOptions::default() };
     let mut sheet = StyleSheet::parse(source, options).map_err(from_lightningcss)?;
     sheet.minify(MinifyOptions { targets, ..MinifyOptions::default() }).map_err(from_lightningcss)?;
@@ -22,6 +22,64 @@ pub fn minify(source: &str, name: &str, targets: Targets) -> Result<String, Prob
         .to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() })
         .map_err(from_lightningcss)?;
     Ok(out.code)
+}
+
+/// CSS parsers close whatever is open at end of file without a word (css-syntax §5), which hides
+/// truncated files and missing braces. Refuse an unclosed block, string or comment, and a stray
+/// closing brace, naming where it starts.
+pub fn check_structure(source: &str) -> Result<(), Problem> {
+    let b = source.as_bytes();
+    let lines = LineIndex::new(source);
+    let at = |i: usize, message: String| lines.problem(source, i, message);
+    let mut open: Vec<(u8, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'/' if b.get(i + 1) == Some(&b'*') => match source[i + 2..].find("*/") {
+                Some(end) => i += end + 3,
+                None => return Err(at(i, "unterminated comment".into())),
+            },
+            q @ (b'"' | b'\'') => {
+                let mut j = i + 1;
+                loop {
+                    match b.get(j) {
+                        None | Some(b'\n') => return Err(at(i, "unterminated string".into())),
+                        Some(b'\\') => j += 2,
+                        Some(&c) if c == q => break,
+                        _ => j += 1,
+                    }
+                }
+                i = j;
+            }
+            c @ (b'{' | b'(' | b'[') => open.push((c, i)),
+            c @ (b'}' | b')' | b']') => {
+                let want = match c {
+                    b'}' => b'{',
+                    b')' => b'(',
+                    _ => b'[',
+                };
+                match open.last() {
+                    Some(&(o, _)) if o == want => {
+                        open.pop();
+                    }
+                    // A stray ')' or ']' is legal inside some values; only braces are structural.
+                    _ if c != b'}' => {}
+                    Some(&(o, start)) => {
+                        let o = o as char;
+                        return Err(at(start, format!("'{o}' is closed by '}}' at line {}", at(i, String::new()).line)));
+                    }
+                    None => return Err(at(i, "unexpected '}' with no open block".into())),
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    match open.iter().find(|(c, _)| *c == b'{') {
+        Some(&(_, start)) => Err(at(start, "unclosed block: '{' has no matching '}'".into())),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

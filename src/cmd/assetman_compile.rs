@@ -12,10 +12,11 @@ use std::process::ExitCode;
 
 use rayon::prelude::*;
 
-use crate::dist::build::{assets, AssetOptions, Cache, Memo, StaticFile, Update};
-use crate::manifest::md5_hex;
-use crate::dist::{self, DistFile};
+use crate::assemble::{self, DistFile};
 use crate::fsutil::{self, EntryKind};
+use crate::manifest::md5_hex;
+use crate::pipeline::sources::program_id;
+use crate::pipeline::{assets, default_cache_dir, one, write_if_changed, AssetOptions, BuildError, Cache, Errors, Memo, Problems, StaticFile, Update};
 use crate::scan;
 
 #[derive(clap::Args, Debug)]
@@ -55,36 +56,26 @@ pub struct CompileArgs {
     pub explain: bool,
 }
 
-fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
-    let one = |e: String| vec![e];
+fn run(args: &CompileArgs) -> Result<usize, Errors> {
     for t in &args.template_dirs {
-        dist::check_output(&args.output_dir, t).map_err(|e| one(e.to_string()))?;
+        assemble::check_output(&args.output_dir, t).map_err(one)?;
     }
-    dist::check_output(&args.output_dir, &args.static_dir).map_err(|e| one(e.to_string()))?;
-    let mut errors = Vec::new();
-    let templates = scan::scan_dirs(&args.template_dirs, &args.template_ext).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    let entries = fsutil::walk(&args.static_dir, &|rel, _| rel.rsplit('/').next().is_some_and(|n| n.starts_with('.')))
-        .map_err(|e| one(e.to_string()))?;
+    assemble::check_output(&args.output_dir, &args.static_dir).map_err(one)?;
+    let mut problems = Problems::default();
+    let templates = scan::scan_dirs(&args.template_dirs, &args.template_ext).map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
+    let entries = fsutil::walk(&args.static_dir, &|rel, _| rel.rsplit('/').next().is_some_and(|n| n.starts_with('.'))).map_err(one)?;
     let listing: BTreeSet<&str> = entries.iter().filter(|e| e.kind != EntryKind::LinkOutside).map(|e| e.rel.as_str()).collect();
-    errors.extend(scan::check_paths(&templates, &args.static_dir, Some(&listing)).into_iter().map(|e| e.to_string()));
-    let read: Vec<Result<StaticFile, String>> = entries
+    problems.extend(scan::check_paths(&templates, &args.static_dir, Some(&listing)));
+    let read: Vec<Result<StaticFile, Errors>> = entries
         .into_par_iter()
         .map(|e| match e.kind {
-            EntryKind::LinkOutside => Err(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))),
-            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, b)).map_err(|err| err.to_string()),
+            EntryKind::LinkOutside => Err(one(BuildError::Message(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))))),
+            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, b)).map_err(one),
         })
         .collect();
-    let mut statics = Vec::new();
-    for r in read {
-        match r {
-            Ok(f) => statics.push(f),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| dist::build::default_cache_dir(&args.output_dir));
+    let statics = problems.keep(read);
+    problems.check()?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&args.output_dir));
     let inputs = inputs_digest(args, &templates, &statics);
     let memo = Memo::<()>::load(&cache_dir);
     if let (Some(memo), Some(inputs)) = (&memo, &inputs) {
@@ -93,25 +84,25 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
         }
     }
     let known = memo.map(Memo::into_written).unwrap_or_default();
-    let cache = Cache::open(Some(cache_dir.clone()));
+    let cache = Cache::open(Some(cache_dir.clone()), args.explain);
     let opts = AssetOptions {
         prefix: args.static_url_prefix.clone(),
         cdn_prefix: args.cdn_prefix.clone(),
+        url_style: crate::hash::UrlStyle::Filename,
         targets: args.targets.clone(),
         compress: args.compress,
         lessc: args.lessc.clone(),
         webp: false,
         minify_static: true,
         minify_templates: false,
-        explain: args.explain,
         static_label: String::new(),
         template_label: "templates/".into(),
     };
-    let out = assets(&args.static_dir, statics, &templates, &opts, &cache)?;
+    let out = assets::assets(&args.static_dir, statics, &templates, &opts, &cache)?;
     let mut files: Vec<DistFile> = out.static_out.into_iter().map(|(dest, content)| DistFile { dest, content, executable: false }).collect();
     files.extend(out.templates.into_iter().map(|(name, content)| DistFile { dest: format!("templates/{name}"), content, executable: false }));
     files.push(DistFile { dest: "manifest.json".into(), content: out.manifest_json.into(), executable: false });
-    let written = dist::build::write_if_changed(&args.output_dir, &files, &known, Update::InPlace).map_err(one)?;
+    let written = write_if_changed(&args.output_dir, &files, &known, Update::InPlace).map_err(one)?;
     for line in cache.explained() {
         eprintln!("{line}");
     }
@@ -122,11 +113,11 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
     Ok(cache.misses())
 }
 
-/// The digest of everything the output is made of (see dist::build::Memo); None when lessc
+/// The digest of everything the output is made of (see pipeline::Memo); None when lessc
 /// cannot be identified (the compile then reports it if a block needs it).
 fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[StaticFile]) -> Option<String> {
     let lessc = match &args.lessc {
-        Some(l) => dist::build::program_id(l).ok()?,
+        Some(l) => program_id(l).ok()?,
         None => String::new(),
     };
     let mut text = format!(
@@ -146,7 +137,7 @@ fn inputs_digest(args: &CompileArgs, templates: &[scan::Template], statics: &[St
     Some(md5_hex(text.as_bytes()))
 }
 
-pub fn compile_main(args: CompileArgs) -> ExitCode {
+pub fn main(args: CompileArgs) -> ExitCode {
     match run(&args) {
         Ok(compiled) => {
             eprintln!("kiln assetman-compile: {} units compiled → {}", compiled, fsutil::display(&args.output_dir));

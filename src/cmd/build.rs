@@ -1,0 +1,175 @@
+//! `kiln build`: asok's flags onto the engine's `BuildConfig`, then the summary (and the report).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::assemble::Layout;
+use crate::fsutil;
+use crate::hash::{Compression, UrlStyle};
+use crate::pipeline::{self, default_cache_dir, BuildConfig, Outcome};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BuildArgs {
+    /// The app's source tree.
+    #[arg(default_value = ".")]
+    pub src: PathBuf,
+    /// The dist directory (built beside it and swapped in only when the build succeeds).
+    #[arg(short = 'o', long = "out", default_value = "dist")]
+    pub out: PathBuf,
+    /// Keep the .py sources beside their bytecode (`__pycache__/mod.<tag>.pyc`).
+    #[arg(long)]
+    pub keep_source: bool,
+    /// Ship the development database (db.sqlite3).
+    #[arg(long)]
+    pub with_db: bool,
+    /// Also write the dist as a deterministic archive (.tar.zst, .tar.gz or .zip).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Worker threads (default: all cores). Outputs never depend on it.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// For every unit rebuilt instead of reused from the cache, say which input changed.
+    #[arg(long)]
+    pub explain: bool,
+    /// Write a self-contained HTML report (sizes per kind and file, the asset graph).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Python interpreter for bytecode (default: python3 on PATH).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// Convert images to WebP: `auto` follows IMAGE_OPTIMIZATION (environment, then the app's .env).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub image_optimization: Toggle,
+    /// Static root, relative to SRC.
+    #[arg(long, default_value = "src/partials")]
+    pub static_root: String,
+    /// Template directory, relative to SRC.
+    #[arg(long, default_value = "src/templates")]
+    pub templates: String,
+    /// URL prefix the static root is served under.
+    #[arg(long, default_value = "/s/")]
+    pub prefix: String,
+    /// Absolute URLs written into outputs use this prefix (a CDN origin).
+    #[arg(long)]
+    pub cdn_prefix: Option<String>,
+    /// Browser targets for CSS (a browserslist query).
+    #[arg(long, default_value = "defaults")]
+    pub targets: String,
+    /// Precompressed .br/.gz/.zst twins of text assets: `fast` (brotli 5, zstd 9), `max`
+    /// (brotli 11, zstd 19: ~7% smaller, ~20× the CPU) or `off`.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "fast")]
+    pub compress: Compression,
+    /// LESS compiler for include_less blocks.
+    #[arg(long, value_name = "PATH")]
+    pub lessc: Option<PathBuf>,
+    /// Cache directory (default: .kiln-cache beside the output).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toggle {
+    Auto,
+    On,
+    Off,
+}
+
+impl BuildArgs {
+    /// The engine's configuration for these flags.
+    pub fn config(&self) -> BuildConfig {
+        let cache_dir = (!self.no_cache).then(|| {
+            let abs_out = fsutil::absolute_lexical(&self.out).unwrap_or_else(|_| self.out.clone());
+            self.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&abs_out))
+        });
+        BuildConfig {
+            src: self.src.clone(),
+            out: self.out.clone(),
+            layout: Layout { static_root: self.static_root.clone(), templates: self.templates.clone(), with_db: self.with_db, ..Layout::default() },
+            prefix: self.prefix.clone(),
+            cdn_prefix: self.cdn_prefix.clone(),
+            url_style: UrlStyle::Filename,
+            targets: self.targets.clone(),
+            compress: self.compress,
+            lessc: self.lessc.clone(),
+            webp: image_optimization(&self.src, self.image_optimization),
+            keep_source: self.keep_source,
+            python: self.python.clone(),
+            archive: self.archive.clone(),
+            jobs: self.jobs,
+            explain: self.explain,
+            cache_dir,
+            progress: !self.quiet,
+        }
+    }
+}
+
+/// IMAGE_OPTIMIZATION from the environment, else from the app's `.env` (read, never shipped).
+fn image_optimization(src: &Path, toggle: Toggle) -> bool {
+    let truthy = |v: &str| matches!(v.trim().trim_matches(['"', '\'']).to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
+    match toggle {
+        Toggle::On => true,
+        Toggle::Off => false,
+        Toggle::Auto => {
+            if let Ok(v) = std::env::var("IMAGE_OPTIMIZATION") {
+                return truthy(&v);
+            }
+            let Ok(text) = std::fs::read_to_string(src.join(".env")) else { return false };
+            text.lines()
+                .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
+                .filter(|(k, _)| k.trim() == "IMAGE_OPTIMIZATION")
+                .last()
+                .is_some_and(|(_, v)| truthy(v.split(" #").next().unwrap_or("")))
+        }
+    }
+}
+
+pub fn main(args: BuildArgs) -> ExitCode {
+    let config = args.config();
+    if let Some(problem) = config.output_problem() {
+        return crate::cli::usage(problem);
+    }
+    if let Some(j) = args.jobs {
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global();
+    }
+    let started = Instant::now();
+    match pipeline::build(&config) {
+        Ok(outcome) => {
+            for line in &outcome.explain {
+                eprintln!("{line}");
+            }
+            print_summary(&args, &outcome, started.elapsed());
+            if let Some(report) = &args.report {
+                if let Err(e) = fsutil::atomic_write(report, pipeline::report::html(&outcome).as_bytes()) {
+                    return crate::cli::fail([e]);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => crate::cli::fail(errors),
+    }
+}
+
+fn print_summary(args: &BuildArgs, o: &Outcome, took: Duration) {
+    eprintln!(
+        "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache) in {:.0} ms",
+        o.files_in,
+        o.files_out,
+        fsutil::display(&args.out),
+        o.cache_hits,
+        o.units,
+        took.as_secs_f64() * 1000.0
+    );
+    for (kind, k) in &o.kinds {
+        let saved = k.bytes_in as i64 - k.bytes_out as i64;
+        eprintln!("  {kind:<14} {:>5} files  {:>10} → {:>10} bytes  ({saved:+} saved)", k.files, k.bytes_in, k.bytes_out);
+    }
+    let stages: Vec<String> = o.stages.iter().map(|(s, t)| format!("{s} {:.0} ms", t * 1000.0)).collect();
+    eprintln!("  stages: {}", stages.join(", "));
+}

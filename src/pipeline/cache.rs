@@ -1,0 +1,341 @@
+//! The content-addressed cache of units. A unit is one piece of work (one file minified, one
+//! image encoded, one module compiled, one block, one template, one set of twins), keyed by a
+//! digest of its inputs; `Cache::get_or_build` reuses the previous build's outputs when the
+//! inputs are the same and builds (and stores) them otherwise. `--explain` says, for each unit
+//! rebuilt, which input changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::BuildError;
+use crate::assemble::content::read_blob;
+use crate::assemble::Content;
+use crate::fsutil::{self, FsError};
+use crate::manifest::md5_hex;
+
+/// What a unit's output depends on: input name → digest (a file's md5, an options string, …).
+pub type Inputs = BTreeMap<String, String>;
+/// A unit's outputs: each file's name and content (a cache blob is read only when needed).
+pub type Outputs = Vec<(String, Content)>;
+/// A unit's outputs as just built.
+pub type Built = Vec<(String, Vec<u8>)>;
+
+/// One unit of cached work: the digests of its inputs and its outputs' blobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Unit {
+    key: String,
+    inputs: Inputs,
+    outputs: Vec<(String, String)>,
+}
+
+/// Which outputs of a reused unit are read (and checked against their md5) at once. An output
+/// that is only written to the dist stays a blob, read only if the dist lacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// None: every output stays a blob.
+    Lazy,
+    /// All of them: the step needs their bytes.
+    All,
+    /// The last one only (a block's entry; its bundle stays a blob).
+    Last,
+}
+
+/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs.
+pub struct Cache {
+    dir: Option<PathBuf>,
+    explain: bool,
+    previous: BTreeMap<String, Unit>,
+    current: Mutex<BTreeMap<String, Unit>>,
+    new_blobs: Mutex<BTreeMap<String, Vec<u8>>>,
+    explained: Mutex<Vec<String>>,
+    hits: Mutex<usize>,
+}
+
+impl Cache {
+    /// The cache in `dir` (none: nothing is reused or kept). With `explain`, every rebuilt unit
+    /// is explained.
+    pub fn open(dir: Option<PathBuf>, explain: bool) -> Cache {
+        let previous = dir
+            .as_ref()
+            .and_then(|d| std::fs::read(d.join("units.json")).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Cache {
+            dir,
+            explain,
+            previous,
+            current: Mutex::default(),
+            new_blobs: Mutex::default(),
+            explained: Mutex::default(),
+            hits: Mutex::new(0),
+        }
+    }
+
+    fn key(inputs: &Inputs) -> String {
+        md5_hex(serde_json::to_string(inputs).unwrap_or_default().as_bytes())
+    }
+
+    fn blob_path(&self, md5: &str) -> Option<PathBuf> {
+        Some(self.dir.as_ref()?.join("objects").join(md5))
+    }
+
+    /// The unit `name`'s outputs: the previous build's when its inputs were these and its blobs
+    /// are intact (`read` says which are read now), else `build`'s, stored for the next build.
+    pub fn get_or_build<E>(&self, name: &str, inputs: Inputs, read: Read, build: impl FnOnce() -> Result<Built, E>) -> Result<Outputs, E> {
+        if let Some((unit, outputs)) = self.reusable(name, &inputs, read) {
+            self.reuse(name, unit);
+            return Ok(outputs);
+        }
+        let built = build()?;
+        self.store(name, inputs, &built);
+        Ok(built.into_iter().map(|(rel, bytes)| (rel, Content::from(bytes))).collect())
+    }
+
+    /// Whether `get_or_build` would reuse the unit (a step that batches its misses asks first).
+    pub fn holds(&self, name: &str, inputs: &Inputs) -> bool {
+        self.reusable(name, inputs, Read::Lazy).is_some()
+    }
+
+    /// The previous build's unit `name` and its outputs, if its inputs were these and every
+    /// blob is there (and, for those `read` names, holds its md5).
+    fn reusable(&self, name: &str, inputs: &Inputs, read: Read) -> Option<(&Unit, Outputs)> {
+        let key = Self::key(inputs);
+        let unit = self.previous.get(name).filter(|u| u.key == key)?;
+        let last = unit.outputs.len().checked_sub(1);
+        let mut out = Vec::with_capacity(unit.outputs.len());
+        for (i, (rel, md5)) in unit.outputs.iter().enumerate() {
+            let path = self.blob_path(md5)?;
+            let content = if read == Read::All || (read == Read::Last && Some(i) == last) {
+                Content::from(read_blob(&path, md5).ok()?)
+            } else {
+                let meta = std::fs::metadata(&path).ok().filter(|m| m.is_file())?;
+                Content::Blob { path, md5: md5.clone(), size: meta.len() }
+            };
+            out.push((rel.clone(), content));
+        }
+        Some((unit, out))
+    }
+
+    /// Counts a unit of the previous build as reused.
+    fn reuse(&self, name: &str, unit: &Unit) {
+        if let Ok(mut c) = self.current.lock() {
+            c.insert(name.to_string(), unit.clone());
+        }
+        if let Ok(mut h) = self.hits.lock() {
+            *h += 1;
+        }
+    }
+
+    /// Records a freshly built unit, and why it was built.
+    fn store(&self, name: &str, inputs: Inputs, outputs: &Built) {
+        let mut blobs = Vec::new();
+        for (rel, bytes) in outputs {
+            let md5 = md5_hex(bytes);
+            if let Ok(mut nb) = self.new_blobs.lock() {
+                nb.entry(md5.clone()).or_insert_with(|| bytes.clone());
+            }
+            blobs.push((rel.clone(), md5));
+        }
+        if self.explain {
+            let line = format!("rebuilt {name}: {}", self.why(name, &inputs));
+            if let Ok(mut e) = self.explained.lock() {
+                e.push(line);
+            }
+        }
+        let unit = Unit { key: Self::key(&inputs), inputs, outputs: blobs };
+        if let Ok(mut c) = self.current.lock() {
+            c.insert(name.to_string(), unit);
+        }
+    }
+
+    /// Why a unit was rebuilt: new, which inputs changed, or its cached output was missing.
+    fn why(&self, name: &str, inputs: &Inputs) -> String {
+        let Some(prev) = self.previous.get(name) else { return "new (not in the previous build)".to_string() };
+        let mut changed: Vec<String> = inputs.iter().filter(|(k, v)| prev.inputs.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+        changed.extend(prev.inputs.keys().filter(|k| !inputs.contains_key(*k)).map(|k| format!("{k} (removed)")));
+        if changed.is_empty() {
+            "its cached output was missing".to_string()
+        } else {
+            format!("changed: {}", changed.join(", "))
+        }
+    }
+
+    /// The `--explain` lines, sorted.
+    pub fn explained(&self) -> Vec<String> {
+        let mut e = self.explained.lock().map(|e| e.clone()).unwrap_or_default();
+        e.sort();
+        e
+    }
+
+    /// Units reused from the previous build in this run.
+    pub fn hits(&self) -> usize {
+        self.hits.lock().map(|h| *h).unwrap_or(0)
+    }
+
+    /// Units of this run, reused or built.
+    pub fn units(&self) -> usize {
+        self.current.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Units built (not reused) in this run.
+    pub fn misses(&self) -> usize {
+        self.units().saturating_sub(self.hits())
+    }
+
+    /// Writes new blobs and the unit index (only after a successful build).
+    pub fn save(&self) -> Result<(), BuildError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let objects = dir.join("objects");
+        std::fs::create_dir_all(&objects).map_err(|e| FsError::io(&objects, e))?;
+        let poisoned = || BuildError::Message("cache lock".into());
+        let blobs = std::mem::take(&mut *self.new_blobs.lock().map_err(|_| poisoned())?);
+        // Written in place, not through a temp file: every read checks a blob against its md5
+        // (a torn write is a miss), and a blob of that name that exists may be a corrupt one a
+        // lazy lookup never read.
+        blobs.par_iter().try_for_each(|(md5, bytes)| {
+            let p = objects.join(md5);
+            std::fs::write(&p, bytes).map_err(|e| FsError::io(&p, e))
+        })?;
+        let current = self.current.lock().map_err(|_| poisoned())?;
+        remove_dead_blobs(&objects, &current);
+        // Compact, in the types' own order (sorted maps): read only by kiln.
+        let json = serde_json::to_vec(&*current).map_err(|e| BuildError::Message(e.to_string()))?;
+        Ok(fsutil::atomic_write(&dir.join("units.json"), &json)?)
+    }
+}
+
+/// Removes the blobs no unit refers to any more, so the cache does not grow forever.
+fn remove_dead_blobs(objects: &Path, units: &BTreeMap<String, Unit>) {
+    let live: BTreeSet<&str> = units.values().flat_map(|u| u.outputs.iter().map(|(_, m)| m.as_str())).collect();
+    if let Ok(rd) = std::fs::read_dir(objects) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !live.contains(name.as_str()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// `.kiln-cache/<output name>` beside the output: one cache per output, so two outputs never
+/// evict each other's units.
+pub fn default_cache_dir(out: &Path) -> PathBuf {
+    let abs = fsutil::absolute_lexical(out).unwrap_or_else(|_| out.to_path_buf());
+    let name = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dist".into());
+    abs.parent().unwrap_or(Path::new(".")).join(".kiln-cache").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn inputs(v: &str) -> Inputs {
+        BTreeMap::from([("a.js".to_string(), v.to_string()), ("options".to_string(), "o".to_string())])
+    }
+
+    /// One unit `minify a.js` through `get_or_build`; returns its outputs and whether it was built.
+    fn unit(cache: &Cache, v: &str, read: Read, bytes: &[u8]) -> (Outputs, bool) {
+        let built = Cell::new(false);
+        let out = cache
+            .get_or_build("minify a.js", inputs(v), read, || {
+                built.set(true);
+                Ok::<_, BuildError>(vec![("a.js".to_string(), bytes.to_vec())])
+            })
+            .unwrap();
+        (out, built.get())
+    }
+
+    fn blob(dir: &Path, bytes: &[u8]) -> PathBuf {
+        dir.join("objects").join(md5_hex(bytes))
+    }
+
+    #[test]
+    fn a_unit_is_built_once_then_reused_and_rebuilt_when_an_input_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        let (out, built) = unit(&cache, "1", Read::Lazy, b"x=1");
+        assert!(built);
+        assert_eq!(out, [("a.js".to_string(), Content::from(b"x=1".to_vec()))]);
+        assert_eq!((cache.units(), cache.hits(), cache.misses()), (1, 0, 1));
+        assert_eq!(cache.explained(), ["rebuilt minify a.js: new (not in the previous build)"]);
+        cache.save().unwrap();
+
+        // Hit: the closure is not called; a lazy output is the blob, not its bytes.
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        let (out, built) = unit(&cache, "1", Read::Lazy, b"never built");
+        assert!(!built);
+        let want = Content::Blob { path: blob(dir.path(), b"x=1"), md5: md5_hex(b"x=1"), size: 3 };
+        assert_eq!(out, [("a.js".to_string(), want)]);
+        assert_eq!(out[0].1.bytes().unwrap().as_ref(), b"x=1");
+        assert_eq!((cache.hits(), cache.misses()), (1, 0));
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        let (out, built) = unit(&cache, "1", Read::All, b"never built");
+        assert!(!built);
+        assert_eq!(out, [("a.js".to_string(), Content::from(b"x=1".to_vec()))]);
+        assert!(cache.explained().is_empty());
+
+        // Miss: one input changed, and --explain names it.
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        let (_, built) = unit(&cache, "2", Read::Lazy, b"x=2");
+        assert!(built);
+        assert_eq!(cache.explained(), ["rebuilt minify a.js: changed: a.js"]);
+        cache.save().unwrap();
+        assert!(!blob(dir.path(), b"x=1").exists(), "a blob no unit refers to is removed");
+        assert!(blob(dir.path(), b"x=2").exists());
+    }
+
+    #[test]
+    fn a_corrupt_blob_is_never_returned_and_is_removed_so_its_unit_is_redone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        unit(&cache, "1", Read::Lazy, b"x=1");
+        cache.save().unwrap();
+        let path = blob(dir.path(), b"x=1");
+        std::fs::write(&path, b"x=9").unwrap();
+
+        // Read now: the corrupt blob makes the unit a miss, and the rebuild writes it again.
+        let cache = Cache::open(Some(dir.path().to_path_buf()), true);
+        let (out, built) = unit(&cache, "1", Read::All, b"x=1");
+        assert!(built);
+        assert_eq!(out[0].1.bytes().unwrap().as_ref(), b"x=1");
+        assert!(!path.exists(), "the corrupt blob is removed when read");
+        assert_eq!(cache.explained(), ["rebuilt minify a.js: its cached output was missing"]);
+        cache.save().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"x=1");
+
+        // Read later (lazily): the bytes are refused and the blob removed, so the next build redoes the unit.
+        std::fs::write(&path, b"x=9").unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), false);
+        let (out, built) = unit(&cache, "1", Read::Lazy, b"x=1");
+        assert!(!built);
+        let err = out[0].1.bytes().unwrap_err().to_string();
+        assert!(err.contains("build cache entry is corrupt"), "{err}");
+        assert!(!path.exists());
+        let cache = Cache::open(Some(dir.path().to_path_buf()), false);
+        assert!(!cache.holds("minify a.js", &inputs("1")));
+        assert!(unit(&cache, "1", Read::Lazy, b"x=1").1);
+    }
+
+    #[test]
+    fn without_a_directory_nothing_is_reused_or_kept() {
+        let cache = Cache::open(None, false);
+        assert!(unit(&cache, "1", Read::Lazy, b"x=1").1);
+        cache.save().unwrap();
+        let cache = Cache::open(None, false);
+        assert!(unit(&cache, "1", Read::Lazy, b"x=1").1);
+    }
+
+    #[test]
+    fn a_failed_build_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), false);
+        let r = cache.get_or_build("minify a.js", inputs("1"), Read::Lazy, || Err(BuildError::Message("a.js:1:1: bad".into())));
+        assert_eq!(r.unwrap_err().to_string(), "a.js:1:1: bad");
+        assert_eq!(cache.units(), 0);
+    }
+}

@@ -1,0 +1,230 @@
+//! The build engine: asok's whole build (clone minus artifacts and secrets, minify, WebP,
+//! bytecode, `.env.production`) plus Assetman's (blocks, versions, rewritten templates), in one
+//! process, on the same library code as the single-purpose binaries, so the dist is
+//! byte-identical to the one Bazel and Nix assemble from those binaries (docs/design.md §8).
+//!
+//! `build` is the stage order; each step is a file of its own (sources, assets, webp, twins,
+//! blocks, templates, pyc, output). Every unit of work is cached (cache.rs); the last build is
+//! remembered (memo.rs), so a rebuild with nothing changed stops after reading its inputs.
+//! What the engine builds, and where an app keeps what, is a plain `BuildConfig`.
+
+pub mod assets;
+pub mod blocks;
+pub mod cache;
+pub mod memo;
+pub mod outcome;
+pub mod output;
+pub mod pyc;
+pub mod report;
+pub mod sources;
+pub mod templates;
+pub mod twins;
+pub mod webp;
+
+use std::path::PathBuf;
+
+use crate::assemble::{check_output, output_kind, DistError, Layout, OutputKind};
+use crate::fsutil::{self, FsError};
+use crate::hash::{Compression, HashError, UrlStyle};
+use crate::manifest::MergeError;
+use crate::minify::MinifyError;
+use crate::pyc::PycError;
+use crate::scan::ScanError;
+use crate::webp::WebpError;
+
+pub use assets::{AssetOptions, AssetsOut, StaticFile};
+pub use cache::{default_cache_dir, Cache};
+pub use memo::{write_if_changed, Memo, Update};
+pub use outcome::{KindStats, Outcome};
+
+/// One problem found by the engine. A build reports every one of them, one per line.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Minify(#[from] MinifyError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error(transparent)]
+    Webp(#[from] WebpError),
+    #[error(transparent)]
+    Pyc(#[from] PycError),
+    /// A problem the engine finds itself (a symlink out of the tree, two outputs for one path, …).
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Every problem of a failed build.
+pub type Errors = Vec<BuildError>;
+
+/// A single problem as a failed build's errors.
+pub fn one(e: impl Into<BuildError>) -> Errors {
+    vec![e.into()]
+}
+
+/// The problems found so far. A step goes on past a bad input, so that one run reports them all;
+/// the build stops at the end of the step that found any.
+#[derive(Debug, Default)]
+pub struct Problems(Errors);
+
+impl Problems {
+    pub fn push(&mut self, e: impl Into<BuildError>) {
+        self.0.push(e.into());
+    }
+
+    pub fn extend<E: Into<BuildError>>(&mut self, errors: impl IntoIterator<Item = E>) {
+        self.0.extend(errors.into_iter().map(Into::into));
+    }
+
+    /// The values of the results that succeeded, in order; every failure is recorded.
+    pub fn keep<T, E: Into<BuildError>>(&mut self, results: impl IntoIterator<Item = Result<T, Vec<E>>>) -> Vec<T> {
+        let mut ok = Vec::new();
+        for r in results {
+            match r {
+                Ok(v) => ok.push(v),
+                Err(e) => self.extend(e),
+            }
+        }
+        ok
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of a step that succeeded; a failed one's problems are recorded.
+    pub fn take<T>(&mut self, result: Result<T, Errors>) -> Option<T> {
+        result.map_err(|e| self.0.extend(e)).ok()
+    }
+
+    /// Both steps' values when neither they nor an earlier step found a problem, else every problem.
+    pub fn join<A, B>(&mut self, a: Result<A, Errors>, b: Result<B, Errors>) -> Result<(A, B), Errors> {
+        let (a, b) = (self.take(a), self.take(b));
+        self.check()?;
+        a.zip(b).ok_or_else(Vec::new)
+    }
+
+    /// Nothing went wrong so far, or every problem.
+    pub fn check(&mut self) -> Result<(), Errors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(std::mem::take(&mut self.0))
+        }
+    }
+}
+
+/// What to build and how: a plain struct, so that the command line (`kiln build`) or a framework
+/// profile fills it. `layout` decides which files are templates, static assets, modules kept as
+/// source, and where the static root is.
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    /// The app's source tree.
+    pub src: PathBuf,
+    /// The dist directory (built beside it and swapped in only when the build succeeds).
+    pub out: PathBuf,
+    pub layout: Layout,
+    /// URL prefix the static root is served under.
+    pub prefix: String,
+    /// Absolute URLs written into outputs use this prefix (a CDN origin).
+    pub cdn_prefix: Option<String>,
+    /// Versioned file names (`Filename`), or the source names under a `v:` URL (`Assetman`).
+    pub url_style: UrlStyle,
+    /// Browser targets for CSS (a browserslist query).
+    pub targets: String,
+    pub compress: Compression,
+    /// LESS compiler for include_less blocks.
+    pub lessc: Option<PathBuf>,
+    /// Convert images to WebP.
+    pub webp: bool,
+    /// Keep the .py sources beside their bytecode.
+    pub keep_source: bool,
+    /// Python interpreter for bytecode.
+    pub python: PathBuf,
+    /// Also write the dist as a deterministic archive.
+    pub archive: Option<PathBuf>,
+    /// Bytecode workers (default: all cores).
+    pub jobs: Option<usize>,
+    /// Say which input changed for every unit rebuilt.
+    pub explain: bool,
+    /// The cache directory; none: nothing is reused or kept.
+    pub cache_dir: Option<PathBuf>,
+    /// A progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl BuildConfig {
+    /// Problems with where the outputs go (usage errors), found before any work.
+    pub fn output_problem(&self) -> Option<String> {
+        if let Err(e) = check_output(&self.out, &self.src) {
+            return Some(e.to_string());
+        }
+        if output_kind(&self.out) != OutputKind::Dir {
+            return Some(format!("{}: -o is the dist directory; use --archive for an archive", fsutil::display(&self.out)));
+        }
+        let a = self.archive.as_ref()?;
+        let (abs, src) = (fsutil::absolute_lexical(a).ok()?, fsutil::absolute_lexical(&self.src).ok()?);
+        (abs.starts_with(&src) || output_kind(a) == OutputKind::Dir).then(|| {
+            format!("refusing --archive {}: it must be a .tar.zst, .tar.gz or .zip outside the source tree", fsutil::display(a))
+        })
+    }
+
+    /// The static root's and the template dir's paths in the app, each with one trailing `/`.
+    pub fn prefixes(&self) -> (String, String) {
+        let dir = |d: &str| format!("{}/", d.trim_end_matches('/'));
+        (dir(&self.layout.static_root), dir(&self.layout.templates))
+    }
+}
+
+/// The whole build, in the order of docs/design.md §8. Errors: every problem found, one line
+/// each; nothing is written then.
+pub fn build(config: &BuildConfig) -> Result<Outcome, Errors> {
+    if !config.src.is_dir() {
+        return Err(one(BuildError::Message(format!("{}: not a directory", fsutil::display(&config.src)))));
+    }
+    if let Some(problem) = config.output_problem() {
+        return Err(one(BuildError::Message(problem)));
+    }
+    let mut clock = outcome::Clock::start(config.progress);
+    let mut problems = Problems::default();
+    clock.next("clone");
+    let tree = sources::read_tree(config, &mut problems)?;
+    // Nothing that shapes the dist changed since the last build, and that dist is intact: done.
+    let inputs = if problems.is_empty() { sources::inputs_digest(config, &tree) } else { None };
+    let memo = config.cache_dir.as_deref().and_then(Memo::<Outcome>::load);
+    let unchanged = |m: &Memo<Outcome>| config.archive.is_none() && inputs.as_ref().is_some_and(|d| m.holds(d, &config.out));
+    if memo.as_ref().is_some_and(unchanged) {
+        let previous = memo.map(Memo::into_outcome).unwrap_or_default();
+        return Ok(outcome::unchanged(previous, clock.finish(), config.explain));
+    }
+    let cache = Cache::open(config.cache_dir.clone(), config.explain);
+    // Templates are scanned first, so a bad block path is reported with the other input errors.
+    let templates = templates::scan(config, &tree, &mut problems);
+    clock.next("assets and bytecode");
+    let (assets, pyc) = rayon::join(
+        || assets::assets(&config.src.join(&config.layout.static_root), tree.statics(config), &templates, &assets::AssetOptions::of(config), &cache),
+        || pyc::compile(&cache, config, &tree.modules()),
+    );
+    // With broken templates the static files and modules are still checked (every problem in
+    // one run), but nothing is assembled.
+    let (mut assets, pyc) = problems.join(assets, pyc)?;
+    clock.next("assemble");
+    clock.nest(&assets.stages);
+    let manifest = std::mem::take(&mut assets.manifest);
+    let files = output::dist_files(config, &tree, pyc, assets)?;
+    let known = memo.map(Memo::into_written).unwrap_or_default();
+    let written = output::write(config, &files, &known)?;
+    cache.save().map_err(one)?;
+    let outcome = outcome::summarize(config, &tree, &templates, &manifest, &files, &cache, clock.finish());
+    match (&config.cache_dir, inputs) {
+        (Some(dir), Some(inputs)) => Memo::record(dir, inputs, written, outcome).map_err(one),
+        _ => Ok(outcome),
+    }
+}

@@ -1,0 +1,47 @@
+//! Step 8: the dist's files (copied sources, bytecode, the processed static tree and templates,
+//! manifest.json, `.env.production`) and their writing: the dist swapped in whole, and the
+//! archive when asked.
+
+use super::assets::AssetsOut;
+use super::cache::Outputs;
+use super::memo::{write_if_changed, Update};
+use super::sources::Tree;
+use super::{BuildConfig, BuildError, Errors};
+use crate::assemble::{env_production, write_dist, Class, Content, DistFile, WrittenFile};
+
+/// Every file of the dist, sorted by destination; two for one path is an error.
+pub fn dist_files(config: &BuildConfig, tree: &Tree, pyc: Outputs, assets: AssetsOut) -> Result<Vec<DistFile>, Errors> {
+    let (static_prefix, template_prefix) = config.prefixes();
+    let file = |dest: String, content: Content, executable: bool| DistFile { dest, content, executable };
+    let mut dist: Vec<DistFile> = Vec::new();
+    for (rel, s) in &tree.sources {
+        let copied = match s.class {
+            Class::Copy | Class::PythonSource => true,
+            Class::Python => config.keep_source,
+            _ => false,
+        };
+        if copied {
+            dist.push(file(rel.clone(), s.bytes.clone().into(), s.executable));
+        }
+    }
+    dist.extend(pyc.into_iter().map(|(rel, content)| file(rel, content, false)));
+    dist.extend(assets.static_out.into_iter().map(|(rel, content)| file(format!("{static_prefix}{rel}"), content, false)));
+    dist.extend(assets.templates.into_iter().map(|(name, content)| file(format!("{template_prefix}{name}"), content, false)));
+    dist.push(file("manifest.json".into(), assets.manifest_json.into(), false));
+    dist.push(file(".env.production".into(), env_production().into(), false));
+    dist.sort_by(|a, b| a.dest.cmp(&b.dest));
+    if let Some(w) = dist.windows(2).find(|w| w[0].dest == w[1].dest) {
+        let message = format!("{}: two outputs for one path (a source file collides with a generated one)", w[0].dest);
+        return Err(super::one(BuildError::Message(message)));
+    }
+    Ok(dist)
+}
+
+/// Writes the dist (keeping what `known`, the last build's files, vouches for) and the archive.
+pub fn write(config: &BuildConfig, files: &[DistFile], known: &[WrittenFile]) -> Result<Vec<WrittenFile>, Errors> {
+    let written = write_if_changed(&config.out, files, known, Update::Swap).map_err(super::one)?;
+    if let Some(a) = &config.archive {
+        write_dist(a, files).map_err(super::one)?;
+    }
+    Ok(written)
+}

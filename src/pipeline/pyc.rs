@@ -1,0 +1,58 @@
+//! Step 7: bytecode for every module, compiled only when its source changed. The interpreter is
+//! identified without being started, and started only when something must be compiled.
+
+use std::collections::BTreeMap;
+
+use super::cache::{Built, Cache, Inputs, Outputs, Read};
+use super::sources::program_id;
+use super::{BuildConfig, Errors, Problems};
+use crate::pyc::{pyc_path, Compiler, PycError, PycOptions, Source};
+
+/// The bytecode of `modules` (path in the app, md5), one unit each.
+pub fn compile(cache: &Cache, config: &BuildConfig, modules: &[(&String, &str)]) -> Result<Outputs, Errors> {
+    if modules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opts = PycOptions { keep_source: config.keep_source, ..PycOptions::default() };
+    let interpreter = program_id(&config.python).map_err(super::one)?;
+    let units: Vec<(&str, String, Inputs)> = modules
+        .iter()
+        .map(|(rel, md5)| {
+            let inputs = BTreeMap::from([
+                (rel.to_string(), md5.to_string()),
+                ("interpreter".to_string(), interpreter.clone()),
+                ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION"))),
+            ]);
+            (rel.as_str(), format!("pyc {rel}"), inputs)
+        })
+        .collect();
+    let misses: Vec<&str> = units.iter().filter(|(_, name, inputs)| !cache.holds(name, inputs)).map(|(rel, ..)| *rel).collect();
+    let mut compiled = compile_misses(config, &misses, &opts)?;
+    let mut problems = Problems::default();
+    let mut files = Vec::new();
+    for (rel, name, inputs) in units {
+        let built = cache.get_or_build(&name, inputs, Read::Lazy, || {
+            compiled.remove(rel).unwrap_or_else(|| Err(PycError::Compile { path: rel.to_string(), kind: "kiln".into(), message: "not compiled".into() }))
+        });
+        match built {
+            Ok(outs) => files.extend(outs),
+            Err(e) => problems.push(e),
+        }
+    }
+    problems.check()?;
+    Ok(files)
+}
+
+/// Compiles the modules the cache does not hold, on one worker per core (or `--jobs`).
+fn compile_misses<'a>(config: &BuildConfig, misses: &[&'a str], opts: &PycOptions) -> Result<BTreeMap<&'a str, Result<Built, PycError>>, Errors> {
+    if misses.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = config.jobs.unwrap_or_else(cores).min(misses.len()).max(1);
+    let compiler = Compiler::start(&config.python, n).map_err(super::one)?;
+    let sources: Vec<Source> = misses.iter().map(|rel| Source { key: rel.to_string(), path: config.src.join(rel) }).collect();
+    let results = compiler.compile(&sources, opts);
+    Ok(misses.iter().zip(results).map(|(rel, r)| (*rel, r.map(|bytes| vec![(pyc_path(rel, &compiler.info, opts), bytes)]))).collect())
+}
+
