@@ -1,7 +1,7 @@
 # Source filters: which files of an app each mkDist derivation sees. Narrow sources are what
 # keep the derivations' inputs as narrow as kiln's actions (a template edit changes neither the
-# bytecode's nor the static assets' input hash). The excluded set mirrors docs/design.md §7
-# (`dist::classify`); keep them in step.
+# bytecode's nor the static assets' input hash). The excluded set is kiln's own
+# (src/assemble/not_shipped.json, read by `assemble::classify`), docs/design.md §7.
 let
   inherit (builtins) elem stringLength substring baseNameOf;
   hasPrefix = pre: s: substring 0 (stringLength pre) s == pre;
@@ -9,23 +9,21 @@ let
     let ls = stringLength s; lf = stringLength suf;
     in ls >= lf && substring (ls - lf) lf s == suf;
 
+  # What never ships: kiln's own list (src/assemble/not_shipped.json), matched as written.
+  notShipped = builtins.fromJSON (builtins.readFile ../../src/assemble/not_shipped.json);
   # Development artifacts: directories skipped wherever they are.
-  devDirs = [
-    ".git" ".hg" ".svn" ".asok" ".kiln-cache" ".venv" "venv" "node_modules" "__pycache__" ".pytest_cache"
-    ".mypy_cache" ".ruff_cache" ".tox" ".idea" ".vscode"
-  ];
+  devDirs = notShipped.dev_dirs;
   # Build outputs: only at the app root.
-  outputDirs = [ "dist" "build" ];
+  outputDirs = notShipped.root_output_dirs;
 
   secretFile = name:
-    elem name [ ".env" ".npmrc" ".pypirc" ".netrc" ".htpasswd" ".git-credentials" ]
-    || hasPrefix ".env." name
-    || builtins.any (p: hasPrefix p name) [ "id_rsa" "id_dsa" "id_ecdsa" "id_ed25519" ]
-    || builtins.any (x: hasSuffix x name) [ ".pem" ".key" ".p12" ".pfx" ".jks" ".keystore" ];
+    elem name notShipped.secret_names
+    || builtins.any (p: hasPrefix p name) notShipped.secret_prefixes
+    || builtins.any (x: hasSuffix x name) notShipped.secret_suffixes;
   devFile = withDb: name:
-    elem name [ ".DS_Store" "Thumbs.db" "BUILD" "BUILD.bazel" "WORKSPACE" "WORKSPACE.bazel" "MODULE.bazel" ]
-    || hasSuffix ".pyc" name || hasSuffix ".pyo" name || hasSuffix ".bzl" name
-    || (!withDb && hasPrefix "db.sqlite3" name);
+    elem name (notShipped.dev_names ++ notShipped.dev_names_any_case)
+    || builtins.any (x: hasSuffix x name) notShipped.dev_suffixes
+    || (!withDb && hasPrefix notShipped.database_prefix name);
 
   # rel: path relative to the app root ("" for the root itself).
   relTo = root: path:
