@@ -1,12 +1,13 @@
 //! kiln: hermetic, deterministic build actions for web applications. Layers, top to bottom:
 //! `cmd` (each command's arguments and flow; the binaries in src/bin/ only call it), `pipeline`
-//! (the build engine), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
+//! (the build engine), the runtime profiles (`framework`), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
 //! `assemble`, `serve`), and what they share (`fsutil`, `diag`, `cli`). Imports point down only.
 
 pub mod assemble;
 pub mod cli;
 pub mod cmd;
 pub mod diag;
+pub mod framework;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;

@@ -17,6 +17,7 @@ use crate::{cli, manifest};
 enum Style {
     Filename,
     Assetman,
+    Source,
 }
 
 #[derive(Parser)]
@@ -116,6 +117,7 @@ pub fn main(args: Args) -> ExitCode {
         url_style: match args.url_style {
             Style::Filename => UrlStyle::Filename,
             Style::Assetman => UrlStyle::Assetman,
+            Style::Source => UrlStyle::Source,
         },
         prefix: args.prefix.clone(),
         compress: args.compress,

@@ -135,7 +135,7 @@ pub struct BuildConfig {
     pub prefix: String,
     /// Absolute URLs written into outputs use this prefix (a CDN origin).
     pub cdn_prefix: Option<String>,
-    /// Versioned file names (`Filename`), or the source names under a `v:` URL (`Assetman`).
+    /// How versioned files are named and addressed (`Filename`: versioned names; `Assetman`, `Source`: source names).
     pub url_style: UrlStyle,
     /// Browser targets for CSS (a browserslist query).
     pub targets: String,

@@ -137,7 +137,7 @@ fn edges(merged: &Manifest, templates: &[Template], template_prefix: &str) -> Ve
     }
     for t in templates {
         let name = format!("{template_prefix}{}", t.name);
-        edges.extend(t.scan.blocks.iter().map(|b| (name.clone(), scan::block_key(b.kind, &b.paths))));
+        edges.extend(t.scan.blocks.iter().map(|b| (name.clone(), scan::block_key(&b.paths))));
         edges.extend(t.scan.static_urls.iter().map(|u| (name.clone(), u.path.clone())));
     }
     edges.sort();
