@@ -450,7 +450,7 @@ fn secrets_and_development_artifacts_never_ship_and_deep_build_folders_do() {
         lines.iter().all(|l| !l.starts_with("SECRET_KEY") || l.trim_end() == "SECRET_KEY=" ),
         "a SECRET_KEY value in .env.production:\n{env}"
     );
-    assert!(lines.iter().any(|l| *l == "ALLOWED_HOSTS="), "ALLOWED_HOSTS empty, not *:\n{env}");
+    assert!(lines.contains(&"ALLOWED_HOSTS="), "ALLOWED_HOSTS empty, not *:\n{env}");
 }
 
 #[test]

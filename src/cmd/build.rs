@@ -123,8 +123,7 @@ fn image_optimization(src: &Path, toggle: Toggle) -> bool {
             let Ok(text) = std::fs::read_to_string(src.join(".env")) else { return false };
             text.lines()
                 .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
-                .filter(|(k, _)| k.trim() == "IMAGE_OPTIMIZATION")
-                .last()
+                .rfind(|(k, _)| k.trim() == "IMAGE_OPTIMIZATION")
                 .is_some_and(|(_, v)| truthy(v.split(" #").next().unwrap_or("")))
         }
     }

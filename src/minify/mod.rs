@@ -114,10 +114,13 @@ pub struct Job {
     pub source_map: bool,
 }
 
+/// One job's output files: (path, bytes).
+pub type Minified = Vec<(PathBuf, Vec<u8>)>;
+
 /// Minifies a batch in parallel. Each job gives its output files; results are in the jobs'
 /// order, so the outputs do not depend on thread count or scheduling. With `rewrite`,
 /// templates get their asset blocks and static_url calls replaced first.
-pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions, rewrite: Option<&Rewrite>) -> Vec<Result<Vec<(PathBuf, Vec<u8>)>, MinifyError>> {
+pub fn minify_batch(jobs: &[Job], opts: &MinifyOptions, rewrite: Option<&Rewrite>) -> Vec<Result<Minified, MinifyError>> {
     jobs.par_iter().map(|j| minify_job(j, opts, rewrite)).collect()
 }
 

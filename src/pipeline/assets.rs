@@ -116,6 +116,11 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     Ok(AssetsOut { static_out, templates, manifest: merged, manifest_json, stages: laps.stages })
 }
 
+/// Static files' bytes by key.
+type StaticBytes = BTreeMap<String, Vec<u8>>;
+/// `original → .webp` renames by key.
+type Renames = BTreeMap<String, String>;
+
 /// Steps 1–2: each static file minified (JS, CSS) or converted to WebP (an image, when asked),
 /// else as it is; one unit each. Returns the files by key, and the renames WebP made.
 fn minify_and_convert(
@@ -124,9 +129,11 @@ fn minify_and_convert(
     o: &AssetOptions,
     mopts: &MinifyOptions,
     cache: &Cache,
-) -> Result<(BTreeMap<String, Vec<u8>>, BTreeMap<String, String>), Errors> {
+) -> Result<(StaticBytes, Renames), Errors> {
     let mopts_id = minify_options_id(o);
-    let results: Vec<Result<(String, Built, Option<String>), Errors>> = statics
+    // (key, the files it became, its rename)
+    type Converted = (String, Built, Option<String>);
+    let results: Vec<Result<Converted, Errors>> = statics
         .par_iter()
         .map(|StaticFile { key, bytes, md5 }| {
             let shown = fsutil::display(&static_root.join(key));

@@ -134,7 +134,8 @@ impl Compiler {
     /// Compiles every source (in parallel across workers); results are in input order.
     pub fn compile(&self, sources: &[Source], opts: &PycOptions) -> Vec<Result<Vec<u8>, PycError>> {
         let next = Mutex::new(0usize);
-        let results: Vec<Mutex<Option<Result<Vec<u8>, PycError>>>> = sources.iter().map(|_| Mutex::new(None)).collect();
+        type Slot = Mutex<Option<Result<Vec<u8>, PycError>>>;
+        let results: Vec<Slot> = sources.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for worker in &self.workers {
                 scope.spawn(|| loop {

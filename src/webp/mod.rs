@@ -220,7 +220,7 @@ fn encode_frames(
             });
         }
         let (num, den) = f.delay().numer_denom_ms();
-        let ms = if den == 0 { 0 } else { num / den };
+        let ms = num.checked_div(den).unwrap_or(0);
         let duration_ms = match delays {
             Delays::Gif if ms <= 10 => 100,
             _ => i32::try_from(ms).unwrap_or(i32::MAX),
