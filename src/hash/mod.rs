@@ -479,8 +479,8 @@ pub fn hash_batch(inputs: &[Input], known: &Manifest, opts: &HashOptions) -> Res
             }
         }
         // A bare specifier is left for an import map to resolve; one that names a file of the
-        // static tree would load it by its unversioned name, which a filename-style dist lacks.
-        for (spec, line, col) in &l.bare {
+        // static tree would load it by its unversioned name, which a versioned dist lacks.
+        for (spec, line, col) in l.bare.iter().filter(|_| opts.url_style != UrlStyle::Source) {
             let beside = resolve(&l.input.key, &format!("./{spec}"), &opts.prefix).ok().flatten().map(|(k, _, _)| k);
             let from_root = fsutil::normalize_rel(spec.split(['?', '#']).next().unwrap_or(spec)).ok();
             if let Some(k) = beside.iter().chain(from_root.iter()).find(|k| exists(k)) {
