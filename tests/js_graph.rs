@@ -3,7 +3,8 @@
 //! `new URL(…, import.meta.url)`, source-map comments in JS and CSS) is versioned with
 //! kiln-hash, served with `kiln serve`, and run in headless Chromium: every module behaviour
 //! must mark the DOM, with no console errors. Controls: the unversioned tree passes the same
-//! check, and a versioned tree missing one module fails it.
+//! check, and a versioned tree missing one module fails it. Also: one kiln-hash process per
+//! asset (or per cycle) gives --all's entries, and so does Bazel's per-asset kiln_static.
 
 mod common;
 
@@ -370,4 +371,73 @@ fn one_process_per_asset_gives_the_entries_of_all() {
     let o = run(Command::new(bin("kiln-hash")).args(["--root", p(&src), "-o", p(&tmp.path().join("x")), "--partial", p(&a_alone)]).arg(src.join("js/a.js")));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("a.js:1:19: references js/b.js, which is not an input nor in any dependency manifest"), "{}", stderr(&o));
+}
+
+/// Bazel (per-asset kiln_static, offline, this checkout's binaries): a JS asset's `deps` are its
+/// imports; the a.js ↔ b.js cycle becomes one kiln_hashed action (Bazel's graph cannot hold the
+/// cycle), and the merged manifest equals kiln-hash --all's.
+#[test]
+fn bazel_kiln_static_versions_an_import_cycle_in_one_action() {
+    if !require("bazel") {
+        return;
+    }
+    let tmp = tempfile::Builder::new().prefix("kiln-bazel-jsgraph-").tempdir().unwrap();
+    let ws = make_ws(&tmp.path().join("ws"));
+    let app = ws.join("jsapp");
+    write_tree(&app.join("static"));
+    let build = r#"load("//rules:defs.bzl", "kiln_manifest", "kiln_static")
+
+kiln_static(
+    name = "static",
+    srcs = glob(["static/**"]),
+    root = "static",
+    minify = False,
+    compress = "off",
+    deps = {
+        "css/site.css": ["img/dot.png", "css/site.css.map"],
+        "js/a.js": ["js/b.js"],
+        "js/b.js": ["js/a.js"],
+        "js/lazy.js": ["js/util.js"],
+        "js/main.js": ["js/a.js", "js/util.js", "js/lazy.js", "img/dot.png", "js/worker.js"],
+        "js/util.js": ["js/util.js.map"],
+        "js/worker.js": ["js/util.js"],
+    },
+)
+
+kiln_manifest(
+    name = "manifest",
+    deps = [":static"],
+)
+"#;
+    write(&app.join("BUILD.bazel"), build.as_bytes());
+    let user_root = repo().join("target/kiln-bazel");
+    let bazel = |args: &[&str]| {
+        run(Command::new("bazel")
+            .current_dir(&ws)
+            .arg(format!("--output_user_root={}", p(&user_root)))
+            .args(["--nohome_rc", "--max_idle_secs=600"])
+            .args(args)
+            .env("KILN_BIN_DIR", bin("kiln-hash").parent().unwrap())
+            .env_remove("USE_BAZEL_VERSION")
+            .stdin(Stdio::null()))
+    };
+    let o = bazel(&["build", "--config=offline", "//jsapp:manifest", "//jsapp:static"]);
+    let text = stderr(&o);
+    let query = bazel(&["query", "--config=offline", "kind(kiln_hashed, //jsapp:*)"]);
+    let info = bazel(&["info", "--config=offline", "output_base"]);
+    let _ = bazel(&["shutdown"]);
+    let base = PathBuf::from(String::from_utf8_lossy(&info.stdout).trim());
+    let bazel_bin = ws.join("bazel-bin");
+    let manifest = bazel_bin.join("jsapp/manifest/manifest.json");
+    let got = o.status.success().then(|| read_manifest(&manifest));
+    if base.starts_with(&user_root) {
+        let _ = run(Command::new("chmod").arg("-R").arg("u+w").arg(&base));
+        let _ = fs::remove_dir_all(&base);
+    }
+    let got = got.unwrap_or_else(|| panic!("bazel build failed:\n{text}"));
+    let targets = String::from_utf8_lossy(&query.stdout).into_owned();
+    assert!(targets.contains("//jsapp:static_hash/js/a.js"), "{targets}");
+    assert!(!targets.contains("//jsapp:static_hash/js/b.js"), "b.js is versioned with a.js, in one action:\n{targets}");
+    let all = read_manifest(&versioned_dist(&tmp.path().join("all"), &[&app.join("static")]).join("manifest.json"));
+    assert_eq!(got.assets, all.assets);
 }
