@@ -459,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn js_pieces_name_their_modules_and_assets_by_absolute_versioned_urls() {
+        // The bundle is served from f/, so a piece's relative references would resolve there.
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "js/app.js", "import(\"./lazy.js\").then((m) => m.go());\nwindow.u = new URL(\"../img/x.png\", import.meta.url);\nimport(\"lodash\");\nwindow.s = 'import(\"./lazy.js\")';\n");
+        let k = known(&[("js/app.js", "a1"), ("js/lazy.js", "0123456789abcdef"), ("img/x.png", "fedcba9876543210")]);
+        let b = compile_block(BlockKind::Js, &["js/app.js".into()], r, &k, &BlockOptions::default()).unwrap();
+        let js = String::from_utf8(b.outputs.last().unwrap().1.clone()).unwrap();
+        assert!(js.contains("import(\"/s/js/lazy.0123456789ab.js\")"), "{js}");
+        assert!(js.contains("new URL(\"/s/img/x.fedcba987654.png\",import.meta.url)"), "{js}");
+        assert!(js.contains("import(\"lodash\")") && js.matches("./lazy.js").count() == 1, "strings and bare specifiers stay: {js}");
+        let k = known(&[("js/app.js", "a1"), ("img/x.png", "fedcba9876543210")]);
+        let e = compile_block(BlockKind::Js, &["js/app.js".into()], r, &k, &BlockOptions::default()).unwrap_err();
+        assert!(e[0].to_string().contains("references js/lazy.js, which is not in any dependency manifest"), "{}", e[0]);
+    }
+
+    #[test]
     fn files_named_on_the_command_line_are_read_as_given_even_as_symlinks() {
         // Bazel's sandbox: the root is a real directory, every input a symlink to elsewhere.
         let dir = tempfile::tempdir().unwrap();
