@@ -319,6 +319,15 @@ fn a_versioned_module_graph_runs_in_headless_chromium() {
     assert!(main.contains(&format!("\"../{}\"", m.assets["img/dot.png"].versioned_path)), "{main}");
     assert!(main.contains("// import { gone } from \"./not-here.js\";") && main.contains("'import x from \"./not-here.js\"'"), "{main}");
     assert_eq!(m.assets["js/a.js"].version, m.assets["js/b.js"].version, "one version for the a.js ↔ b.js cycle");
+    // Minifying a versioned module keeps the rewritten specifiers (kiln-minify after kiln-hash).
+    let served = plain.join("src/partials");
+    let again = tmp.path().join("again");
+    tool("kiln-minify", &["--root", p(&served), "-o", p(&again), p(&served.join(&m.assets["js/main.js"].versioned_path))]);
+    let minified_main = fs::read_to_string(again.join(&m.assets["js/main.js"].versioned_path)).unwrap();
+    for k in ["js/a.js", "js/lazy.js", "js/worker.js", "js/util.js", "img/dot.png"] {
+        let name = m.assets[k].versioned_path.rsplit('/').next().unwrap();
+        assert!(minified_main.contains(name), "kiln-minify dropped {name}: {minified_main}");
+    }
 
     // Every source-map comment names a versioned map that is there and served.
     assert_eq!(check_source_maps(&plain, &servers[0]), 2);
