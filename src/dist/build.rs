@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{check_output, classify, env_production, file_mode, is_executable, output_kind, write_dist, Class, Content, DistFile, Layout, OutputKind, WrittenFile};
+use crate::framework::{self, Framework, Naming, Profile};
 use crate::fsutil::{self, EntryKind};
 use crate::hash::block::{self, BlockOptions};
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
@@ -57,15 +58,19 @@ pub struct BuildArgs {
     /// Convert images to WebP: `auto` follows IMAGE_OPTIMIZATION (environment, then the app's .env).
     #[arg(long, value_enum, default_value = "auto")]
     pub image_optimization: Toggle,
-    /// Static root, relative to SRC.
-    #[arg(long, default_value = "src/partials")]
-    pub static_root: String,
-    /// Template directory, relative to SRC.
-    #[arg(long, default_value = "src/templates")]
-    pub templates: String,
-    /// URL prefix the static root is served under.
-    #[arg(long, default_value = "/s/")]
-    pub prefix: String,
+    /// The runtime that serves the dist (default: detected from the tree, and said).
+    #[arg(long, value_enum)]
+    pub framework: Option<Framework>,
+    /// Static root, relative to SRC (default: the framework's, e.g. src/partials).
+    #[arg(long)]
+    pub static_root: Option<String>,
+    /// Template directory, relative to SRC (default: the framework's, e.g. src/templates).
+    #[arg(long)]
+    pub templates: Option<String>,
+    /// URL prefix the static root is served under (default: the framework's: /s/, / for asok,
+    /// STATIC_URL for Django).
+    #[arg(long)]
+    pub prefix: Option<String>,
     /// Absolute URLs written into outputs use this prefix (a CDN origin).
     #[arg(long)]
     pub cdn_prefix: Option<String>,
@@ -382,8 +387,28 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let mut stage = Stage { outcome: &mut outcome, start: Instant::now(), bar };
     stage.next("clone");
 
+    // 0. The runtime that will serve the dist decides where things are and how they are named.
+    let overrides = framework::Overrides {
+        framework: args.framework,
+        static_root: args.static_root.clone(),
+        templates: args.templates.clone(),
+        prefix: args.prefix.clone(),
+    };
+    let profile = framework::profile(src, &args.python, &overrides).map_err(|e| one(e.to_string()))?;
+    if !args.quiet {
+        eprintln!("kiln build: {} app ({})", profile.framework.name(), profile.reason);
+    }
+    let layout = Layout {
+        static_root: profile.static_root.clone(),
+        template_dirs: profile.template_dirs.clone(),
+        template_exts: profile.template_exts.clone(),
+        python_source: profile.python_source.clone(),
+        verbatim_dirs: profile.verbatim_dirs.clone(),
+        outputs: profile.outputs.clone(),
+        with_db: args.with_db,
+    };
+
     // 1. The tree, minus artifacts, secrets, the output and the cache.
-    let layout = Layout { static_root: args.static_root.clone(), templates: args.templates.clone(), with_db: args.with_db, ..Layout::default() };
     let skip_abs: Vec<PathBuf> = [Some(abs_out.clone()), cache_dir.clone().and_then(|c| fsutil::absolute_lexical(&c).ok())].into_iter().flatten().collect();
     let out_name = abs_out.file_name().map(|n| format!(".{}.kiln-", n.to_string_lossy())).unwrap_or_default();
     let entries = fsutil::walk(src, &|rel, is_dir| {
@@ -411,8 +436,13 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     }
     stage.outcome.files_in = files.len();
     let webp = image_optimization(src, args.image_optimization);
-    let static_prefix = format!("{}/", args.static_root.trim_end_matches('/'));
-    let template_prefix = format!("{}/", args.templates.trim_end_matches('/'));
+    // Where the static files come from (the static root, or the framework's own lookup) and
+    // where they go in the dist.
+    let static_prefix = if profile.static_root.is_empty() { String::new() } else { format!("{}/", profile.static_root) };
+    let out_prefix = match &profile.naming {
+        Naming::Django { static_root, .. } => format!("{static_root}/"),
+        _ => static_prefix.clone(),
+    };
     let read_all: Vec<(String, Class, Result<Vec<u8>, String>, bool)> = files
         .par_iter()
         .filter(|(_, (c, _))| !matches!(c, Class::DevArtifact | Class::Secret | Class::Database | Class::RootGitignore))
@@ -428,10 +458,21 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         }
     }
 
+    // Static files the framework finds outside the static root (Django's finders).
+    let found: Vec<Result<StaticFile, String>> =
+        profile.statics.par_iter().map(|(key, path)| fsutil::read(path).map(|b| StaticFile::new(key.clone(), path.clone(), b)).map_err(|e| e.to_string())).collect();
+    let mut statics: Vec<StaticFile> = Vec::new();
+    for f in found {
+        match f {
+            Ok(f) => statics.push(f),
+            Err(e) => errors.push(e),
+        }
+    }
+
     // Each source's md5, once: for the build's own digest and for its units' cache keys.
     let digests: BTreeMap<&String, String> = sources.par_iter().map(|(rel, (_, bytes, _))| (rel, md5_hex(bytes))).collect();
     // Nothing that shapes the dist changed since the last build, and that dist is intact: done.
-    let inputs_digest = errors.is_empty().then(|| inputs_digest(args, webp, &sources, &digests)).flatten();
+    let inputs_digest = errors.is_empty().then(|| inputs_digest(args, &profile, webp, &sources, &digests, &statics)).flatten();
     let memo = cache_dir.as_deref().and_then(Memo::<Outcome>::load);
     let unchanged = |m: &Memo<Outcome>| args.archive.is_none() && inputs_digest.as_ref().is_some_and(|d| m.holds(d, &args.out));
     if memo.as_ref().is_some_and(unchanged) {
@@ -448,7 +489,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     let templates: Vec<Template> = sources
         .iter()
         .filter(|(_, (c, _, _))| *c == Class::Template)
-        .filter_map(|(rel, (_, bytes, _))| match Template::parse(rel[template_prefix.len()..].to_string(), src.join(rel), bytes.clone()) {
+        .filter_map(|(rel, (_, bytes, _))| match Template::parse(rel.clone(), src.join(rel), bytes.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
                 errors.push(e.to_string());
@@ -456,9 +497,16 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
             }
         })
         .collect();
-    let static_root = src.join(&args.static_root);
-    let static_files: BTreeSet<&str> =
-        sources.iter().filter(|(_, (c, _, _))| *c == Class::Static).map(|(rel, _)| &rel[static_prefix.len()..]).collect();
+    let static_root = src.join(&profile.static_root);
+    statics.extend(
+        sources
+            .iter()
+            .filter(|(_, (c, _, _))| *c == Class::Static)
+            .map(|(rel, (_, b, _))| StaticFile { key: rel[static_prefix.len()..].to_string(), path: src.join(rel), bytes: b.clone(), md5: digests[rel].clone() }),
+    );
+    let static_files: BTreeSet<&str> = statics.iter().map(|f| f.key.as_str()).collect();
+    // Input sizes for the summary (Django's files are not in `sources`).
+    let found_sizes: Vec<(String, u64)> = statics.iter().map(|f| (f.key.clone(), f.bytes.len() as u64)).collect();
     errors.extend(scan::check_paths(&templates, &static_root, Some(&static_files)).into_iter().map(|e| e.to_string()));
     // With broken templates the static files and modules are still checked (every problem in
     // one run), but no block or template is compiled.
@@ -466,25 +514,25 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
 
     // 3. Static assets and templates, and the bytecode, in parallel.
     stage.next("assets and bytecode");
-    let statics: Vec<StaticFile> = sources
-        .iter()
-        .filter(|(_, (c, _, _))| *c == Class::Static)
-        .map(|(rel, (_, b, _))| StaticFile { key: rel[static_prefix.len()..].to_string(), bytes: b.clone(), md5: digests[rel].clone() })
-        .collect();
     let pys: Vec<(&String, &str)> = sources.iter().filter(|(_, (c, _, _))| *c == Class::Python).map(|(r, _)| (r, digests[r].as_str())).collect();
     let popts = PycOptions { keep_source: args.keep_source, ..PycOptions::default() };
+    let source_names = profile.naming == Naming::SourceNames;
     let aopts = AssetOptions {
-        prefix: args.prefix.clone(),
+        prefix: profile.url_prefix.clone(),
         cdn_prefix: args.cdn_prefix.clone(),
         targets: args.targets.clone(),
-        compress: args.compress,
+        // asok's runtime serves files by name and knows no precompressed twins.
+        compress: if source_names { Compression::Off } else { args.compress },
         lessc: args.lessc.clone(),
         webp,
         minify_static: true,
         minify_templates: true,
+        url_style: if source_names { UrlStyle::Source } else { UrlStyle::Filename },
+        webp_beside: source_names,
+        also_source_names: matches!(profile.naming, Naming::Django { .. }),
         explain: args.explain,
-        static_label: static_prefix.clone(),
-        template_label: template_prefix.clone(),
+        static_label: out_prefix.clone(),
+        template_label: String::new(),
     };
     let (assets_result, (pyc_files, pyc_errors)) = rayon::join(
         || assets(&static_root, statics, &templates, &aopts, &cache),
@@ -519,16 +567,25 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         }
         before.insert(rel.clone(), bytes.len() as u64);
     }
+    for (key, size) in &found_sizes {
+        before.insert(format!("{out_prefix}{key}"), *size);
+    }
     for (rel, content) in pyc_files {
         dist.push(DistFile { dest: rel, content, executable: false });
     }
     for (rel, content) in static_out {
-        dist.push(DistFile { dest: format!("{static_prefix}{rel}"), content, executable: false });
+        dist.push(DistFile { dest: format!("{out_prefix}{rel}"), content, executable: false });
     }
     for (name, content) in template_out {
-        dist.push(DistFile { dest: format!("{template_prefix}{name}"), content, executable: false });
+        dist.push(DistFile { dest: name, content, executable: false });
     }
+    // kiln's manifest (Assetman's sections: what `kiln serve` and the next build read), and
+    // Django's staticfiles.json where its storage reads one.
     dist.push(DistFile { dest: "manifest.json".into(), content: manifest_json.into(), executable: false });
+    if let Naming::Django { manifest_name: Some(name), .. } = &profile.naming {
+        let json = fsutil::stable_json(&manifest::django_staticfiles(&merged));
+        dist.push(DistFile { dest: format!("{out_prefix}{name}"), content: json.into(), executable: false });
+    }
     dist.push(DistFile { dest: ".env.production".into(), content: env_production().into(), executable: false });
     dist.sort_by(|a, b| a.dest.cmp(&b.dest));
     if let Some(w) = dist.windows(2).find(|w| w[0].dest == w[1].dest) {
@@ -546,9 +603,9 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     // Stats, explain lines and the asset graph for the summary and the report.
     outcome.files_out = dist.len();
     for f in &dist {
-        let src_rel = source_of(&f.dest, &static_prefix, &merged);
+        let src_rel = source_of(&f.dest, &out_prefix, &merged);
         let b = src_rel.as_ref().and_then(|r| before.get(r)).copied().unwrap_or(0);
-        let is_block = f.dest.starts_with(&format!("{static_prefix}f/")) && kind_name(&f.dest) != "precompressed";
+        let is_block = f.dest.starts_with(&format!("{out_prefix}f/")) && kind_name(&f.dest) != "precompressed";
         let k = outcome.kinds.entry(if is_block { "blocks (new)".to_string() } else { kind_name(&f.dest) }).or_default();
         k.files += 1;
         k.bytes_in += b;
@@ -567,10 +624,10 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     }
     for t in &templates {
         for b in &t.scan.blocks {
-            outcome.edges.push((format!("{template_prefix}{}", t.name), scan::block_key(&b.paths)));
+            outcome.edges.push((t.name.clone(), scan::block_key(&b.paths)));
         }
         for u in &t.scan.static_urls {
-            outcome.edges.push((format!("{template_prefix}{}", t.name), u.path.clone()));
+            outcome.edges.push((t.name.clone(), u.path.clone()));
         }
     }
     outcome.edges.sort();
@@ -587,26 +644,38 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
 /// The digest of everything a dist is made of: kiln's version, the options that shape its bytes,
 /// the tools' identities and every source file (path, class, content, mode). None when a tool
 /// cannot be identified (the build then reports it).
-fn inputs_digest(args: &BuildArgs, webp: bool, sources: &BTreeMap<String, (Class, Vec<u8>, bool)>, digests: &BTreeMap<&String, String>) -> Option<String> {
+fn inputs_digest(
+    args: &BuildArgs,
+    profile: &Profile,
+    webp: bool,
+    sources: &BTreeMap<String, (Class, Vec<u8>, bool)>,
+    digests: &BTreeMap<&String, String>,
+    found: &[StaticFile],
+) -> Option<String> {
     let python = program_id(&args.python).ok()?;
     let lessc = match &args.lessc {
         Some(l) => program_id(l).ok()?,
         None => String::new(),
     };
     let mut text = format!(
-        "kiln {}\nkeep_source {} with_db {} webp {webp}\nstatic_root {:?} templates {:?} prefix {:?} cdn_prefix {:?}\ntargets {:?} compress {}\npython {python}\nlessc {lessc}\n",
+        "kiln {}\nkeep_source {} with_db {} webp {webp}\nframework {:?} static_root {:?} templates {:?} naming {:?} prefix {:?} cdn_prefix {:?}\ntargets {:?} compress {}\npython {python}\nlessc {lessc}\n",
         env!("CARGO_PKG_VERSION"),
         args.keep_source,
         args.with_db,
-        args.static_root,
-        args.templates,
-        args.prefix,
+        profile.framework,
+        profile.static_root,
+        profile.template_dirs,
+        profile.naming,
+        profile.url_prefix,
         args.cdn_prefix,
         args.targets,
         args.compress.name(),
     );
     for (rel, (class, _, exec)) in sources {
         text.push_str(&format!("{rel}\t{class:?}\t{}\t{exec}\n", digests.get(rel)?));
+    }
+    for f in found {
+        text.push_str(&format!("found {}\t{}\n", f.key, f.md5));
     }
     Some(md5_hex(text.as_bytes()))
 }
@@ -622,6 +691,12 @@ pub struct AssetOptions {
     pub webp: bool,
     pub minify_static: bool,
     pub minify_templates: bool,
+    /// How versioned files are named (asok keeps source names).
+    pub url_style: UrlStyle,
+    /// A converted image keeps its original beside the WebP (references still go to the WebP).
+    pub webp_beside: bool,
+    /// Each asset is also written under its source name (collectstatic's layout).
+    pub also_source_names: bool,
     pub explain: bool,
     /// Prefixes that name units in `--explain` (the static root's and the template dir's path in the app).
     pub static_label: String,
@@ -642,14 +717,16 @@ pub struct AssetsOut {
 /// A file of the static root: its key (its path under the root), bytes, and their md5.
 pub struct StaticFile {
     pub key: String,
+    /// Where it was read (errors name it; Django's files may live outside the app).
+    pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub md5: String,
 }
 
 impl StaticFile {
-    pub fn new(key: String, bytes: Vec<u8>) -> StaticFile {
+    pub fn new(key: String, path: PathBuf, bytes: Vec<u8>) -> StaticFile {
         let md5 = md5_hex(&bytes);
-        StaticFile { key, bytes, md5 }
+        StaticFile { key, path, bytes, md5 }
     }
 }
 
@@ -666,12 +743,13 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     let mopts_id = format!("{} targets={} ", env!("CARGO_PKG_VERSION"), o.targets);
     let mut errors = Vec::new();
 
+    let paths: BTreeMap<String, PathBuf> = statics.iter().map(|f| (f.key.clone(), f.path.clone())).collect();
     // Minify and convert.
     let results: Vec<Result<(String, Built, Option<String>), String>> = statics
         .par_iter()
-        .map(|StaticFile { key, bytes, md5 }| {
-            let shown = fsutil::display(&static_root.join(key));
-            let unit_rel = format!("{}/{key}", fsutil::display(static_root));
+        .map(|StaticFile { key, path, bytes, md5 }| {
+            let shown = fsutil::display(path);
+            let unit_rel = format!("{}{key}", o.static_label);
             match Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
                 Some(kind) => {
                     let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
@@ -713,11 +791,11 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
     lap("minify and webp", &mut stages);
 
     // Versions, rewritten stylesheets, twins.
-    let hopts = HashOptions { url_style: UrlStyle::Filename, prefix: o.prefix.clone(), compress: Compression::Off, cdn_prefix: o.cdn_prefix.clone() };
+    let hopts = HashOptions { url_style: o.url_style, prefix: o.prefix.clone(), compress: Compression::Off, cdn_prefix: o.cdn_prefix.clone() };
     let known = Manifest { renames: renames.clone(), ..Manifest::default() };
     let inputs: Vec<Input> = static_files
         .iter()
-        .map(|(key, bytes)| Input { key: key.clone(), path: static_root.join(key), bytes: Some(bytes.clone()) })
+        .map(|(key, bytes)| Input { key: key.clone(), path: paths.get(key).cloned().unwrap_or_else(|| static_root.join(key)), bytes: Some(bytes.clone()) })
         .collect();
     let hashed = hash::hash_batch(&inputs, &known, &hopts).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
     let mut static_manifest = hash::partial(&hashed);
@@ -728,7 +806,19 @@ pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Templat
         .par_iter()
         .map(|(key, rel, content)| Ok((key.clone(), twins_unit(cache, key, rel, content, o.compress, o.explain)?)))
         .collect();
-    let mut static_out: BTreeMap<String, Content> = versioned.into_iter().map(|(_, rel, content)| (rel, content)).collect();
+    let mut static_out: BTreeMap<String, Content> = BTreeMap::new();
+    for (key, rel, content) in versioned {
+        if o.also_source_names && rel != key {
+            static_out.insert(key, content.clone());
+        }
+        static_out.insert(rel, content);
+    }
+    // The original of a converted image stays where it was, as it was; references go to the WebP.
+    if o.webp_beside {
+        for f in statics.iter().filter(|f| static_manifest.renames.contains_key(&f.key)) {
+            static_out.insert(f.key.clone(), Content::from(f.bytes.clone()));
+        }
+    }
     for r in twins {
         let (key, outs) = r.map_err(|e| vec![e])?;
         if let Some(entry) = static_manifest.assets.get_mut(&key) {

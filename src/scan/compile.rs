@@ -71,7 +71,7 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
         .into_par_iter()
         .map(|e| match e.kind {
             EntryKind::LinkOutside => Err(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))),
-            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, b)).map_err(|err| err.to_string()),
+            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, e.path.clone(), b)).map_err(|err| err.to_string()),
         })
         .collect();
     let mut statics = Vec::new();
@@ -103,6 +103,9 @@ fn run(args: &CompileArgs) -> Result<usize, Vec<String>> {
         webp: false,
         minify_static: true,
         minify_templates: false,
+        url_style: crate::hash::UrlStyle::Filename,
+        webp_beside: false,
+        also_source_names: false,
         explain: args.explain,
         static_label: String::new(),
         template_label: "templates/".into(),
