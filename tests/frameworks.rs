@@ -348,3 +348,34 @@ fn assetman_render_passes_on_kilns_output_with_assetmans_block_keys() {
     assert_eq!(j["rendered"].as_u64(), Some(25), "{j}");
     assert!(j["urls"].as_u64().unwrap() >= 50 && j["css_urls"].as_u64().unwrap() >= 20, "too little checked: {j}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The checked-in examples: examples/asok-blog (asok create + grown) and examples/django-site
+// (startproject + startapp + grown, by tests/frameworks/django_site.py).
+
+#[test]
+fn example_asok_blog_from_kilns_dist_is_served_by_asok() {
+    let Some(py) = framework_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("asok-blog");
+    copy_tree(&repo().join("examples/asok-blog"), &app);
+    let dist = build_twice(&py, &app, tmp.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!dist.join(".env").exists(), "kiln's dist ships examples/asok-blog/.env (its SECRET_KEY)");
+    let pages = ["/", "/posts", "/about"].map(String::from);
+    let served = serve_and_check(&py, "asok", &dist, &pages, &[]);
+    assert!(served.ok, "kiln's dist of examples/asok-blog, served by asok 0.8.0 (DEBUG=false), fails:\n{}", served.report);
+    assert_checked_enough(&served, "kiln's asok-blog dist", pages.len(), 10, 3, &["base", "reading"]);
+}
+
+#[test]
+fn example_django_site_from_kilns_dist_is_served_by_django() {
+    let Some(py) = framework_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("django-site");
+    copy_tree(&repo().join("examples/django-site"), &site);
+    let dist = build_twice(&py, &site, tmp.path()).unwrap_or_else(|e| panic!("{e}"));
+    let pages = ["/", "/products/", "/about/", "/admin/login/"].map(String::from);
+    let served = serve_and_check(&py, "django", &dist, &pages, &["--versioned", DJANGO_VERSIONED]);
+    assert!(served.ok, "kiln's dist of examples/django-site, served by Django 5.2 (DEBUG=False, WhiteNoise), fails:\n{}", served.report);
+    assert_checked_enough(&served, "kiln's django-site dist", pages.len(), 20, 10, &["main", "util", "products"]);
+}
