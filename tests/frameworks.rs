@@ -169,11 +169,7 @@ fn asok_app_from_kilns_dist_is_served_by_asoks_own_runtime() {
     let dist = build_twice(&py, &app, tmp.path()).unwrap_or_else(|e| panic!("{e}"));
     assert!(!dist.join(".env").exists(), "kiln's dist ships the app's .env (its SECRET_KEY)");
     let served = serve_and_check(&py, "asok", &dist, &pages, &[]);
-    assert!(
-        served.ok,
-        "kiln's dist of an asok app, served by asok 0.8.0's own runtime (DEBUG=false), fails:\n{}",
-        served.report
-    );
+    assert!(served.ok, "kiln's dist of an asok app, served by asok 0.8.0's own runtime (DEBUG=false), fails:\n{}", served.report);
     assert_checked_enough(&served, "kiln's asok dist", pages.len(), 8, 4, &["base", "products"]);
 }
 
@@ -293,9 +289,13 @@ fn gen_assetman(py: &Path, dir: &Path) {
 }
 
 fn assetman_compile(proj: &Path) -> Output {
-    run(Command::new(bin("kiln"))
-        .current_dir(proj)
-        .args(["assetman-compile", "--output_dir=out", "--static_url_prefix=/s/", "--template_dir=templates", "--static_dir=static"]))
+    run(Command::new(bin("kiln")).current_dir(proj).args([
+        "assetman-compile",
+        "--output_dir=out",
+        "--static_url_prefix=/s/",
+        "--template_dir=templates",
+        "--static_dir=static",
+    ]))
 }
 
 /// Renders the project's templates with pyassetman's runtime over `out`'s manifest.json.

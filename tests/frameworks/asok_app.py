@@ -54,6 +54,13 @@ def write(path: Path, text: str | bytes) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def edit(text: str, old: str, new: str, where: Path) -> str:
+    """Replaces the first `old`; asok's scaffold changing under us is an error, never a no-op."""
+    if old not in text:
+        raise SystemExit(f"{where}: asok's scaffold changed ({old!r} not found); update asok_app.py")
+    return text.replace(old, new, 1)
+
+
 def js_marker(name: str, extra: str = "") -> str:
     return (f"// {name}: marks the page so a browser check can tell that this script ran.\n"
             f"{extra}document.documentElement.setAttribute(\"data-js-{name}\", \"ran\");\n")
@@ -111,11 +118,9 @@ body {
 
     # --- shared templates: base.html includes header.html, which includes nav.html ---
     base = base_html.read_text(encoding="utf-8")
-    if "<body>" not in base or "<main>" not in base:
-        raise SystemExit(f"{base_html}: asok's scaffold changed (no <body> or <main>); update asok_app.py")
-    base = base.replace("<body>", "<body data-expect-js=\"base\">\n    {% include \"html/header.html\" %}", 1)
-    base = base.replace("</body>", "    {% include \"html/footer.html\" %}\n</body>", 1)
-    base = base.replace("</head>", "    {% block head %}{% endblock %}\n</head>", 1)
+    base = edit(base, "<body>", "<body data-expect-js=\"base\">\n    {% include \"html/header.html\" %}", base_html)
+    base = edit(base, "</body>", "    {% include \"html/footer.html\" %}\n</body>", base_html)
+    base = edit(base, "</head>", "    {% block head %}{% endblock %}\n</head>", base_html)
     write(base_html, base)
     links = "".join(f"        <li><a href=\"/{p}\">{p.title()}</a></li>\n" for p in PAGES)
     write(part / "html" / "header.html", """<header class="site-header">
@@ -146,20 +151,20 @@ body {
     products = app / "src" / "pages" / "products" / "page.html"
     text = products.read_text(encoding="utf-8")
     cards = "".join(f"    <li class=\"product\"><span>{n}</span></li>\n" for n in ("Kettle", "Lamp", "Mug"))
-    text = text.replace("{% block main %}", "{% block head %}\n<link rel=\"stylesheet\" href=\"{{ static('css/products.css') }}\">\n"
+    text = edit(text, "{% block main %}", "{% block head %}\n<link rel=\"stylesheet\" href=\"{{ static('css/products.css') }}\">\n"
                         "<script defer src=\"{{ static('js/products.js') }}\" nonce=\"{{ request.nonce }}\"></script>\n"
-                        "{% endblock %}\n\n{% block main %}", 1)
-    text = text.replace("</div>\n{% endblock %}", "</div>\n<ul class=\"product-list\" data-expect-js=\"products\">\n"
-                        + cards + "    {% include \"html/product_card.html\" %}\n</ul>\n{% endblock %}", 1)
+                        "{% endblock %}\n\n{% block main %}", products)
+    text = edit(text, "</div>\n{% endblock %}", "</div>\n<ul class=\"product-list\" data-expect-js=\"products\">\n"
+                        + cards + "    {% include \"html/product_card.html\" %}\n</ul>\n{% endblock %}", products)
     write(products, text)
     for name in ("about", "blog"):
         p = app / "src" / "pages" / name / "page.html"
         t = p.read_text(encoding="utf-8")
-        t = t.replace("</div>\n{% endblock %}", f"</div>\n<section class=\"{name}\">\n    {hero}\n    <p>{name.title()} text.</p>\n</section>\n{{% endblock %}}", 1)
+        t = edit(t, "</div>\n{% endblock %}", f"</div>\n<section class=\"{name}\">\n    {hero}\n    <p>{name.title()} text.</p>\n</section>\n{{% endblock %}}", p)
         write(p, t)
     index = app / "src" / "pages" / "page.html"
     t = index.read_text(encoding="utf-8")
-    t = t.replace("</div>\n{% endblock %}", f"    {hero}\n    </div>\n{{% endblock %}}", 1)
+    t = edit(t, "</div>\n{% endblock %}", f"    {hero}\n    </div>\n{{% endblock %}}", index)
     write(index, t)
 
     env = app / ".env"

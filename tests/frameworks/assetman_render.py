@@ -128,11 +128,18 @@ def main() -> int:
                         css_urls.add(target)
                         check_file(target, f"{name} -> {url}")
     if rendered == 0 or not urls:
-        failures.append(f"nothing checked: {rendered} of {len(templates)} templates rendered, {len(urls)} URLs")
+        failures.append(f"nothing checked ({rendered} of {len(templates)} templates rendered, {len(urls)} URLs)")
     print(json.dumps({"templates": len(templates), "rendered": rendered, "urls": len(urls),
                       "css_urls": len(css_urls), "failures": failures}, indent=1))
+    # One line per distinct problem (every page that extends a broken layout fails the same way).
+    grouped: dict[str, list[str]] = {}
     for f in failures:
-        print(f"FAIL {f}", file=sys.stderr)
+        where, _, what = f.partition(": ")
+        grouped.setdefault(what or where, []).append(where if what else "")
+    for what, where in grouped.items():
+        names = [w for w in where if w]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        print(f"FAIL {what}" + (f" ({len(names)} templates: {shown})" if names else ""), file=sys.stderr)
     return 1 if failures else 0
 
 

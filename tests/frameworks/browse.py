@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +37,11 @@ def console_lines(log: str) -> list[str]:
 
 
 def check_page(chromium: str, url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        served = r.read().decode("utf-8", "replace")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            served = r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:  # the crawl reports the status; the browser still loads it
+        served = e.read().decode("utf-8", "replace")
     expected = sorted({name for m in EXPECT.finditer(served) for v in m.groups() if v for name in v.split()})
     with tempfile.TemporaryDirectory(prefix="kiln-browse-") as profile:
         try:

@@ -27,6 +27,10 @@ import browse  # noqa: E402
 import crawl  # noqa: E402
 
 
+# The last line of a Python traceback: `module.ExceptionName: message`.
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b:.*$", re.M)
+
+
 def start(kind: str, dist: str, settings: str | None, log) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, str(HERE / "serve.py"), kind, dist] + (["--settings", settings] if settings else [])
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -95,7 +99,12 @@ def main() -> int:
     if failures:
         for f in failures:
             print(f"FAIL {f}", file=sys.stderr)
-        print(f"--- the {kind} runtime's log (last 6000 characters) ---\n{server_log[-6000:]}", file=sys.stderr)
+        errors = list(dict.fromkeys(m.group(0) for m in ERROR_LINE.finditer(server_log)))
+        if errors:
+            print(f"--- distinct errors in the {kind} runtime's log ---", file=sys.stderr)
+            for e in errors[:12]:
+                print(f"  {e}", file=sys.stderr)
+        print(f"--- the {kind} runtime's log (last 3000 characters) ---\n{server_log[-3000:]}", file=sys.stderr)
         return 1
     return 0
 
