@@ -39,7 +39,7 @@ impl AssetEntry {
 }
 
 /// One compiled asset block (an ordered list of assets concatenated into one file), keyed by
-/// `<kind>:<namehash>`. Filename style: `f/<namehash>.<v12>.<ext>`, also the file; assetman
+/// its namehash (md5 of the paths joined by `\n`, Assetman's key). Filename style: `f/<namehash>.<v12>.<ext>`, also the file; assetman
 /// style: `v:<version>/f:<a:b:c>/<namehash>.<ext>` (a, b, c: the constituents' lookups), file
 /// `f/<namehash>.<ext>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

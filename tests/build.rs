@@ -603,13 +603,13 @@ fn a_template_tag_missing_its_closer_before_the_next_tag_is_an_error() {
 // ---------------------------------------------------------------------------------------------
 // The cache and --explain.
 
-/// The manifest key of the block of `kind` whose paths include `path`.
-fn blocks_with(manifest: &serde_json::Value, kind: &str, path: &str) -> BTreeSet<String> {
+/// The manifest keys of the blocks compiled to `.ext` whose paths include `path`.
+fn blocks_with(manifest: &serde_json::Value, ext: &str, path: &str) -> BTreeSet<String> {
     manifest["blocks"]
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, b)| k.starts_with(&format!("{kind}:")) && b["paths"].as_array().unwrap().iter().any(|p| p == path))
+        .filter(|(_, b)| b["versioned_path"].as_str().unwrap().ends_with(&format!(".{ext}")) && b["paths"].as_array().unwrap().iter().any(|p| p == path))
         .map(|(k, _)| k.clone())
         .collect()
 }

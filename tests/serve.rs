@@ -70,7 +70,7 @@ fn build_dist(work: &Path) {
                 encodings.insert(enc.to_string(), format!("{vpath}.{suffix}"));
             }
         }
-        blocks.blocks.insert(format!("{kind}:{name}"), BlockEntry {
+        blocks.blocks.insert(name, BlockEntry {
             version,
             versioned_path: vpath,
             integrity: kiln::hash::sri(content),
@@ -110,8 +110,8 @@ fn manifest() -> Manifest {
 
 fn block(kind: &str) -> (String, BlockEntry) {
     let m = manifest();
-    let (k, b) = m.blocks.iter().find(|(k, _)| k.starts_with(&format!("{kind}:"))).unwrap();
-    (k.split(':').nth(1).unwrap().to_string(), b.clone())
+    let (k, b) = m.blocks.iter().find(|(_, b)| b.versioned_path.ends_with(&format!(".{kind}"))).unwrap();
+    (k.clone(), b.clone())
 }
 
 /// `f:a:b` lookups keys of the block's paths.

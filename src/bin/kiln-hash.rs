@@ -17,6 +17,7 @@ use kiln::{cli, manifest};
 enum Style {
     Filename,
     Assetman,
+    Source,
 }
 
 #[derive(Parser)]
@@ -120,6 +121,7 @@ fn main() -> ExitCode {
         url_style: match args.url_style {
             Style::Filename => UrlStyle::Filename,
             Style::Assetman => UrlStyle::Assetman,
+            Style::Source => UrlStyle::Source,
         },
         prefix: args.prefix.clone(),
         compress: args.compress,

@@ -567,7 +567,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
     }
     for t in &templates {
         for b in &t.scan.blocks {
-            outcome.edges.push((format!("{template_prefix}{}", t.name), scan::block_key(b.kind, &b.paths)));
+            outcome.edges.push((format!("{template_prefix}{}", t.name), scan::block_key(&b.paths)));
         }
         for u in &t.scan.static_urls {
             outcome.edges.push((format!("{template_prefix}{}", t.name), u.path.clone()));

@@ -65,8 +65,8 @@ pub fn block_version(kind: BlockKind, versions: &[(String, String)], opts: &Bloc
 pub fn block_paths(kind: BlockKind, paths: &[String], version: &str, known: &Manifest, style: UrlStyle) -> (String, String) {
     let name = format!("{}.{}", namehash(paths), kind.ext());
     match style {
-        UrlStyle::Filename => {
-            let p = versioned_path(&format!("f/{name}"), version, style);
+        UrlStyle::Filename | UrlStyle::Source => {
+            let p = versioned_path(&format!("f/{name}"), version, UrlStyle::Filename);
             (p.clone(), p)
         }
         UrlStyle::Assetman => {
@@ -94,7 +94,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
         }
     }
     if paths.is_empty() {
-        errors.push(HashError::File { path: block_key(kind, paths), message: "asset block lists no paths".into() });
+        errors.push(HashError::File { path: block_key(paths), message: "asset block lists no paths".into() });
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -119,7 +119,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     let entry = BlockEntry { version, versioned_path: served, integrity: sri(&bundle), paths: paths.to_vec(), encodings };
     outputs.push((file, bundle));
     outputs.sort();
-    Ok(CompiledBlock { key: block_key(kind, paths), entry, outputs })
+    Ok(CompiledBlock { key: block_key(paths), entry, outputs })
 }
 
 /// One file of a block, minified: what the bundle is joined from.

@@ -24,6 +24,9 @@ pub enum UrlStyle {
     Filename,
     /// `<prefix>v:<version>/css/app.css`: Assetman's URL; the file keeps its path.
     Assetman,
+    /// `css/app.css`: the file keeps its name and is found by it (asok's `static()` adds its own
+    /// `?v=`); references still follow renames (`img/a.png` → `img/a.webp`).
+    Source,
 }
 
 /// Which precompressed twins to write, and how hard to compress them.
@@ -150,6 +153,7 @@ pub fn sri(bytes: &[u8]) -> String {
 pub fn versioned_path(key: &str, version: &str, style: UrlStyle) -> String {
     match style {
         UrlStyle::Assetman => format!("v:{version}/{key}"),
+        UrlStyle::Source => key.to_string(),
         UrlStyle::Filename => {
             let short = &version[..version.len().min(12)];
             let (dir, name) = match key.rfind('/') {
@@ -497,7 +501,7 @@ fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, 
     let version = version_of(&l.bytes, &dep_versions);
     let vpath = versioned_path(key, &version, opts.url_style);
     let file = match opts.url_style {
-        UrlStyle::Filename => vpath.clone(),
+        UrlStyle::Filename | UrlStyle::Source => vpath.clone(),
         UrlStyle::Assetman => key.clone(),
     };
     let bytes = if l.refs.is_empty() { l.bytes.clone() } else { rewrite(l, &file, lookup, opts) };
@@ -553,6 +557,7 @@ mod tests {
         assert_eq!(versioned_path(".htaccess", v, UrlStyle::Filename), ".htaccess.0123456789ab");
         assert_eq!(versioned_path("a/b.tar.gz", v, UrlStyle::Filename), "a/b.tar.0123456789ab.gz");
         assert_eq!(versioned_path("css/app.css", v, UrlStyle::Assetman), format!("v:{v}/css/app.css"));
+        assert_eq!(versioned_path("css/app.css", v, UrlStyle::Source), "css/app.css");
     }
 
     #[test]

@@ -20,8 +20,8 @@ use template::{block_end, tags, TagKind};
 
 pub use compile::{compile_main, CompileArgs};
 
-/// What an asset block compiles: its kind is part of its identity (`css:…` and `less:…` of the
-/// same paths are different blocks).
+/// What an asset block compiles. Assetman keys a block by its paths alone, so one path list
+/// used as two kinds is an error (see `check_paths`), never two manifest entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BlockKind {
@@ -62,9 +62,10 @@ pub fn namehash(paths: &[String]) -> String {
     md5_hex(paths.join("\n").as_bytes())
 }
 
-/// The manifest key of a block: `<kind>:<namehash>`.
-pub fn block_key(kind: BlockKind, paths: &[String]) -> String {
-    format!("{}:{}", kind.name(), namehash(paths))
+/// The manifest key of a block, exactly as Assetman's runtime looks it up
+/// (`AssetManager.get_hash`): the name hash, nothing prefixed.
+pub fn block_key(paths: &[String]) -> String {
+    namehash(paths)
 }
 
 /// One asset block in a template.
@@ -273,6 +274,30 @@ pub fn check_paths(templates: &[Template], static_root: &Path, listing: Option<&
             check(t, &u.path, u.line, u.col, "static_url");
         }
     }
+    errors.extend(kind_collisions(templates));
+    errors
+}
+
+/// One path list used as two kinds (say `include_css` here and `include_less` there) would need
+/// two manifest entries under Assetman's one key: an error at the later use, naming the first.
+fn kind_collisions(templates: &[Template]) -> Vec<ScanError> {
+    let mut first: BTreeMap<String, (BlockKind, String)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for t in templates {
+        for b in &t.scan.blocks {
+            let at = format!("{}:{}:{}", fsutil::display(&t.path), b.line, b.col);
+            match first.get(&block_key(&b.paths)) {
+                None => {
+                    first.insert(block_key(&b.paths), (b.kind, at));
+                }
+                Some((kind, there)) if *kind != b.kind => errors.push(ScanError::Other(format!(
+                    "{at}: this block's paths are also used as an include_{} block at {there}; Assetman keys a block by its paths alone, so one list cannot be two kinds",
+                    kind.name()
+                ))),
+                Some(_) => {}
+            }
+        }
+    }
     errors
 }
 
@@ -292,7 +317,7 @@ pub fn block_defs(templates: &[Template]) -> Vec<BlockDef> {
     let mut defs: BTreeMap<String, BlockDef> = BTreeMap::new();
     for t in templates {
         for b in &t.scan.blocks {
-            let key = block_key(b.kind, &b.paths);
+            let key = block_key(&b.paths);
             let def = defs.entry(key.clone()).or_insert_with(|| BlockDef {
                 kind: b.kind,
                 key,
@@ -370,8 +395,8 @@ impl Rewrite {
         self.manifest.asset(path).map(|(_, e)| e)
     }
 
-    pub fn block(&self, kind: BlockKind, paths: &[String]) -> Option<&BlockEntry> {
-        self.manifest.blocks.get(&block_key(kind, paths))
+    pub fn block(&self, paths: &[String]) -> Option<&BlockEntry> {
+        self.manifest.blocks.get(&block_key(paths))
     }
 
     /// The HTML that replaces a block.
@@ -398,12 +423,12 @@ pub fn rewrite_source(src: &str, rw: &Rewrite) -> Result<String, Vec<Problem>> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut problems = Vec::new();
     for b in &scan.blocks {
-        match rw.block(b.kind, &b.paths) {
+        match rw.block(&b.paths) {
             Some(entry) => edits.push((b.span.0, b.span.1, rw.block_tag(b.kind, entry))),
             None => problems.push(Problem {
                 line: b.line,
                 col: b.col,
-                message: format!("asset block {} is not in the manifest", block_key(b.kind, &b.paths)),
+                message: format!("asset block {} is not in the manifest", block_key(&b.paths)),
             }),
         }
     }
@@ -525,10 +550,19 @@ mod tests {
     }
 
     #[test]
-    fn kind_is_part_of_block_identity() {
-        let p = vec!["a.css".to_string()];
-        assert_ne!(block_key(BlockKind::Css, &p), block_key(BlockKind::Less, &p));
-        assert_eq!(namehash(&["a".into(), "b".into()]), md5_hex(b"a\nb"));
+    fn a_block_is_keyed_as_assetman_keys_it_and_one_list_cannot_be_two_kinds() {
+        // assetman.managers.AssetManager.get_hash: md5 of the paths joined by newlines.
+        assert_eq!(block_key(&["a".into(), "b".into()]), md5_hex(b"a\nb"));
+        let t = |name: &str, helper: &str| {
+            let src = format!("<p>\n{{% apply assetman.{helper} %}}\ncss/a.css\n{{% end %}}\n");
+            Template::parse(name.into(), PathBuf::from(format!("t/{name}")), src.into_bytes()).unwrap()
+        };
+        let same = [t("a.html", "include_css"), t("b.html", "include_css")];
+        assert!(kind_collisions(&same).is_empty());
+        let clash = kind_collisions(&[t("a.html", "include_css"), t("b.html", "include_less")]);
+        let msg: Vec<String> = clash.iter().map(|e| e.to_string()).collect();
+        assert_eq!(msg.len(), 1, "{msg:?}");
+        assert!(msg[0].starts_with("t/b.html:2:1: ") && msg[0].contains("include_css block at t/a.html:2:1"), "{msg:?}");
     }
 
     #[test]
@@ -541,8 +575,8 @@ mod tests {
         let css = vec!["css/a.css".to_string(), "css/b.css".to_string()];
         let js = vec!["js/a.js".to_string()];
         let block = |vp: &str| BlockEntry { versioned_path: vp.into(), integrity: "sha384-x".into(), ..BlockEntry::default() };
-        m.blocks.insert(block_key(BlockKind::Css, &css), block("f/c.css"));
-        m.blocks.insert(block_key(BlockKind::Js, &js), block("f/j.js"));
+        m.blocks.insert(block_key(&css), block("f/c.css"));
+        m.blocks.insert(block_key(&js), block("f/j.js"));
         let rw = Rewrite { manifest: m, url_prefix: "/s/".into() };
         let out = rewrite_source(T, &rw).unwrap();
         assert!(out.contains("<head>\n<link rel=\"stylesheet\" href=\"/s/f/c.css\" integrity=\"sha384-x\" crossorigin=\"anonymous\">\n"), "{out}");

@@ -71,7 +71,7 @@ pub struct Site {
     manifest: Manifest,
     /// Filename-style versioned paths (assets' and blocks') → (version, twins by encoding).
     versioned: HashMap<String, (String, BTreeMap<String, String>)>,
-    /// Block name hash → its manifest keys (`<kind>:<namehash>`, or a bare hash).
+    /// Block name hash → its manifest keys (the bare hash, as Assetman keys blocks; `<kind>:<hash>` in older manifests).
     blocks_by_hash: HashMap<String, Vec<String>>,
 }
 
@@ -403,7 +403,7 @@ mod tests {
         m.assets.insert("js/y.js".into(), entry("2222", "js/y.2222.js", &[]));
         m.assets.insert("img/b.webp".into(), entry("bbbb", "v:bbbb/img/b.webp", &[]));
         m.renames.insert("img/b.jpg".into(), "img/b.webp".into());
-        m.blocks.insert("js:cafe".into(), BlockEntry {
+        m.blocks.insert("cafe".into(), BlockEntry {
             version: "bb01".into(),
             versioned_path: "f/cafe.bb01.js".into(),
             integrity: "sha384-y".into(),

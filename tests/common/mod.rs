@@ -30,6 +30,11 @@ pub fn bin(name: &str) -> PathBuf {
     PathBuf::from(exe)
 }
 
+/// Assetman's manifest key of an asset block: md5 of its paths joined by newlines.
+pub fn block_key(paths: &[&str]) -> String {
+    format!("{:x}", <md5::Md5 as md5::Digest>::digest(paths.join("\n").as_bytes()))
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out

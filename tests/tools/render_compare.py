@@ -80,8 +80,8 @@ def main():
         js = ["js/util.js", "js/cart.js", "js/catalog.js"]
         css = ["css/base.css", "css/shop.css"]
         manifest = {"version": 1, "assets": {}, "lookups": {}, "blocks": {
-            block_key(js, "js"): {"versioned_path": "js/b.0123456789ab.js", "integrity": "sha384-js", "paths": js},
-            block_key(css, "css"): {"versioned_path": "css/b.0123456789ab.css", "integrity": "sha384-css", "paths": css}}}
+            block_key(js): {"versioned_path": "js/b.0123456789ab.js", "integrity": "sha384-js", "paths": js},
+            block_key(css): {"versioned_path": "css/b.0123456789ab.css", "integrity": "sha384-css", "paths": css}}}
         path = os.path.join(tmp, "manifest.json")
         with open(path, "w") as f:
             json.dump(manifest, f)

@@ -19,10 +19,10 @@ import os
 __all__ = ["Assetman", "block_key", "load_manifest"]
 
 
-def block_key(paths, kind):
-    """Manifest key of an asset block: ``<kind>:<md5 hex of the paths joined by newlines>``
-    (kind is part of a block's identity: js, css or less)."""
-    return "%s:%s" % (kind, hashlib.md5("\n".join(paths).encode("utf-8")).hexdigest())
+def block_key(paths):
+    """Manifest key of an asset block, as Assetman's runtime computes it: the md5 hex of the
+    paths joined by newlines."""
+    return hashlib.md5("\n".join(paths).encode("utf-8")).hexdigest()
 
 
 def load_manifest(path):
@@ -73,7 +73,7 @@ class Assetman:
         if not paths:
             return ""
         if self.manifest is not None:
-            block = self.manifest.get("blocks", {}).get(block_key(paths, kind))
+            block = self.manifest.get("blocks", {}).get(block_key(paths))
             if block and block.get("versioned_path"):
                 return tag(self.prefix + block["versioned_path"], block.get("integrity"))
         return "\n".join(tag(self.static_url(p), None) for p in paths)

@@ -42,9 +42,9 @@ def main():
             "assets": {"img/logo.png": {"version": "0" * 32, "integrity": "sha384-x", "deps": [],
                                         "versioned_path": "img/logo.0123456789ab.png"}},
             "blocks": {
-                block_key(js, "js"): {"versioned_path": "js/bundle.abcdef012345.js",
+                block_key(js): {"versioned_path": "js/bundle.abcdef012345.js",
                                 "integrity": "sha384-js", "paths": js},
-                block_key(css, "css"): {"versioned_path": "css/bundle.0123456789ab.css",
+                block_key(css): {"versioned_path": "css/bundle.0123456789ab.css",
                                  "integrity": "sha384-css", "paths": css},
             },
             "lookups": {},

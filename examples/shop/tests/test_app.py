@@ -213,7 +213,7 @@ class ManifestTests(unittest.TestCase):
                                  "integrity": "sha384-shop", "deps": ["css/base.css"]},
             },
             "blocks": {
-                block_key(JS_PATHS, "js"): {"versioned_path": "js/bundle.abcdef012345.js",
+                block_key(JS_PATHS): {"versioned_path": "js/bundle.abcdef012345.js",
                                       "integrity": "sha384-AbC+/123", "paths": JS_PATHS},
             },
             "lookups": {},
@@ -245,7 +245,7 @@ class ManifestTests(unittest.TestCase):
         self.assertFalse(dev.compiled)
         self.assertEqual(dev.include_css("css/base.css\n"),
                          '<link rel="stylesheet" href="/s/css/base.css">')
-        self.assertEqual(block_key(["a.js", "b.js"], "js"), "js:" + hashlib.md5(b"a.js\nb.js").hexdigest())
+        self.assertEqual(block_key(["a.js", "b.js"]), hashlib.md5(b"a.js\nb.js").hexdigest())
 
 
 class SettingsTests(unittest.TestCase):
