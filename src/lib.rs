@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod diag;
 pub mod dist;
+pub mod framework;
 pub mod fsutil;
 pub mod hash;
 pub mod manifest;

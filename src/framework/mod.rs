@@ -1,0 +1,138 @@
+//! Framework profiles (docs/design.md §9). The runtime that serves the dist is the contract: it
+//! decides where templates, assets and Python live, by which names it looks files up and which
+//! manifest it reads. `detect` picks a profile from the tree; each profile is one file that
+//! fills the engine's `Profile`.
+
+pub mod asok;
+pub mod assetman;
+pub mod django;
+pub mod plain;
+pub mod pyproject;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The runtimes kiln builds for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Framework {
+    /// asok (`wsgi.py` with `Asok()`, file routes under `src/pages`).
+    Asok,
+    /// Django (`manage.py` naming a settings module).
+    Django,
+    /// A Tornado (or other) app whose templates use Assetman blocks and `static_url`.
+    Assetman,
+    /// Any other WSGI/Tornado app: versioned assets and kiln's manifest.json.
+    Plain,
+}
+
+impl Framework {
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Asok => "asok",
+            Framework::Django => "django",
+            Framework::Assetman => "assetman",
+            Framework::Plain => "plain",
+        }
+    }
+}
+
+/// How the dist names the static files, which is how the runtime finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// Content-named copies (`css/app.<v12>.css`) and kiln's `manifest.json` (Assetman's three
+    /// sections); templates rewritten so blocks and `static_url` calls name those copies.
+    Versioned,
+    /// Every file under its source name (minified; a WebP beside each converted image), since
+    /// the runtime looks assets up by name (asok's `static()`); references to converted images
+    /// are rewritten.
+    SourceNames,
+    /// collectstatic's layout under `static_root` (relative to the app): every file under its
+    /// name and under its hashed name, and Django's manifest `manifest_name` when the storage
+    /// reads one.
+    Django { static_root: String, manifest_name: Option<String> },
+}
+
+/// What a profile tells the engine. Paths are relative to the app root, `/`-separated.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub framework: Framework,
+    /// Why this profile was chosen (printed by `kiln build`).
+    pub reason: String,
+    /// The static tree inside the app (empty when the files come from `statics`).
+    pub static_root: String,
+    /// Static files found by the runtime's own lookup (Django's finders): URL name → file.
+    /// They may live outside the app (an installed package's `static/`).
+    pub statics: Vec<(String, PathBuf)>,
+    /// Directories whose files with a template extension are templates (minified template-safe,
+    /// never renamed). Checked before the static root: asok keeps `src/partials/html` in it.
+    pub template_dirs: Vec<String>,
+    pub template_exts: Vec<String>,
+    /// Directories (migrations) and files whose `.py` ship as source, not bytecode.
+    pub python_source: Vec<String>,
+    /// Directories of data that ships exactly as it is (asok's uploads), even inside the static root.
+    pub verbatim_dirs: Vec<String>,
+    /// Directories of the tree that are build outputs of the framework (Django's STATIC_ROOT):
+    /// never read, never shipped.
+    pub outputs: Vec<String>,
+    pub naming: Naming,
+    /// The URL prefix the runtime serves static files under (`/s/`, `/` for asok, STATIC_URL).
+    pub url_prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameworkError {
+    #[error("{path}: {message}")]
+    At { path: String, message: String },
+}
+
+/// What a `kiln build` caller may set; `None` lets the profile decide.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub framework: Option<Framework>,
+    pub static_root: Option<String>,
+    pub templates: Option<String>,
+    pub prefix: Option<String>,
+}
+
+/// Picks the runtime from the tree: Django (`manage.py` naming a settings module), then asok
+/// (`wsgi.py` that builds an `Asok()` app, or `src/pages`), then Assetman (templates that use
+/// blocks or `static_url`), else plain.
+pub fn detect(src: &Path) -> (Framework, String) {
+    if let Some(settings) = django::settings_module(src) {
+        return (Framework::Django, format!("manage.py names the settings module {settings}"));
+    }
+    if let Some(why) = asok::detect(src) {
+        return (Framework::Asok, why);
+    }
+    if let Some(why) = assetman::detect(src) {
+        return (Framework::Assetman, why);
+    }
+    (Framework::Plain, "no manage.py, no asok app, no Assetman blocks".into())
+}
+
+/// The profile for `src`: detected, or the one `overrides` names.
+pub fn profile(src: &Path, python: &Path, overrides: &Overrides) -> Result<Profile, FrameworkError> {
+    let (framework, reason) = match overrides.framework {
+        Some(f) => (f, "chosen with --framework".to_string()),
+        None => detect(src),
+    };
+    let mut p = match framework {
+        Framework::Asok => asok::profile(),
+        Framework::Django => django::profile(src, python)?,
+        Framework::Assetman => assetman::profile(src),
+        Framework::Plain => plain::profile(),
+    };
+    p.reason = reason;
+    if let Some(s) = &overrides.static_root {
+        p.static_root = s.trim_end_matches('/').to_string();
+    }
+    if let Some(t) = &overrides.templates {
+        p.template_dirs = vec![t.trim_end_matches('/').to_string()];
+    }
+    if let Some(prefix) = &overrides.prefix {
+        p.url_prefix = prefix.clone();
+    }
+    Ok(p)
+}
