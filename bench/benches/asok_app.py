@@ -150,7 +150,7 @@ def run(ctx):
     # --- check both dists once (and that neither tool touched the sources) before timing ---
     framework = subprocess.run(f"{kiln} build {q(str(proj))} --python {q(str(py))} -o {q(str(cold_out))} --no-cache", shell=True, capture_output=True,
                                text=True, executable="/bin/bash")
-    if framework.returncode != 0 or not framework.stderr.startswith("kiln build: asok app"):
+    if framework.returncode != 0 or not any(ln.startswith("kiln build: asok app") for ln in framework.stderr.splitlines()):
         raise BenchError(f"kiln build did not choose the asok profile:\n{framework.stdout}{framework.stderr}")
     ctx.sh(asok_cmd, cwd=proj)
     asok_counts = check_asok(asok_out, srcs)

@@ -100,7 +100,7 @@ def run(ctx):
     # --- check both STATIC_ROOTs once before timing: the same collected names ---
     detect = subprocess.run(f"{kiln} build {q(str(kiln_proj))} --python {q(str(py))} -o {q(str(cold_out))} --no-cache",
                             shell=True, capture_output=True, text=True, executable="/bin/bash")
-    if detect.returncode != 0 or not detect.stderr.startswith("kiln build: django app"):
+    if detect.returncode != 0 or not any(ln.startswith("kiln build: django app") for ln in detect.stderr.splitlines()):
         raise BenchError(f"kiln build did not choose the Django profile:\n{detect.stdout}{detect.stderr}")
     ctx.sh(collect_cmd, cwd=dj_proj)
     dj_paths = check_static_root(dj_root, "collectstatic")
