@@ -282,6 +282,9 @@ pub struct KindStats {
 /// What a build did.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The runtime the dist is made for, and why (`asok app (wsgi.py builds an Asok() app)`).
+    #[serde(default)]
+    pub framework: String,
     pub files_in: usize,
     pub files_out: usize,
     pub kinds: BTreeMap<String, KindStats>,
@@ -395,9 +398,7 @@ pub fn build(args: &BuildArgs) -> Result<Outcome, Vec<String>> {
         prefix: args.prefix.clone(),
     };
     let profile = framework::profile(src, &args.python, &overrides).map_err(|e| one(e.to_string()))?;
-    if !args.quiet {
-        eprintln!("kiln build: {} app ({})", profile.framework.name(), profile.reason);
-    }
+    stage.outcome.framework = format!("{} app ({})", profile.framework.name(), profile.reason);
     let layout = Layout {
         static_root: profile.static_root.clone(),
         template_dirs: profile.template_dirs.clone(),
@@ -1232,6 +1233,7 @@ pub fn build_main(args: BuildArgs) -> ExitCode {
 }
 
 fn print_summary(args: &BuildArgs, o: &Outcome, took: Duration) {
+    eprintln!("kiln build: {}", o.framework);
     eprintln!(
         "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache) in {:.0} ms",
         o.files_in,
