@@ -1,4 +1,4 @@
-"""Minimal Django settings for the `hash` benchmark's peer: `collectstatic` with
+"""Minimal Django settings for the `hash` and `jsgraph` benchmarks' peer: `collectstatic` with
 ManifestStaticFilesStorage over the generated tree. Paths come from the environment."""
 
 import os
@@ -14,5 +14,7 @@ STATIC_ROOT = os.environ["KILN_BENCH_STATIC_ROOT"]
 STATICFILES_FINDERS = ["django.contrib.staticfiles.finders.FileSystemFinder"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    # The jsgraph benchmark sets django_js_storage.JsModuleManifestStaticFilesStorage.
+    "staticfiles": {"BACKEND": os.environ.get(
+        "KILN_BENCH_STORAGE", "django.contrib.staticfiles.storage.ManifestStaticFilesStorage")},
 }

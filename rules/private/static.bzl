@@ -36,9 +36,12 @@ def kiln_static(
 
     Args:
       srcs: the files (a glob under root; dotfiles are skipped, like kiln-hash --all).
-      deps: {asset key: [keys it references]}, e.g. a stylesheet's @import and url() targets
-        (not needed with batch, where kiln-hash orders the batch itself). A reference missing
-        here is an error at its line and column when the asset is versioned.
+      deps: {asset key: [keys it references]}: a stylesheet's @import and url() targets, a JS
+        module's imports, import()s, `new URL(…, import.meta.url)` targets and source map (not
+        needed with batch, where kiln-hash orders the batch itself). A reference missing here is
+        an error at its line and column when the asset is versioned. Modules that import each
+        other (a cycle, legal in ES modules) are versioned together in one action, which is
+        named after the first of them (`<name>_hash/<first key>`).
       webp: convert images to WebP first (IMAGE_OPTIMIZATION=true in the app's .env).
     """
     keys = {}
@@ -56,7 +59,16 @@ def kiln_static(
     if batch:
         _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility)
         return
-    hashed = []
+
+    # One kiln_hashed per asset, or per import cycle (its modules share one version, computed
+    # over the whole cycle: docs/design.md §3; Bazel's graph cannot have the cycle itself).
+    group_of = _cycle_groups(deps)
+    hash_label = {}
+    members_of = {}
+    for key in keys:
+        hash_label[key] = ":%s_hash/%s" % (name, group_of.get(key, [key])[0])
+        members_of[hash_label[key]] = group_of.get(key, [key])
+    hashed_srcs = {}
     for key in sorted(keys.keys()):
         src = keys[key]
         ext = _ext(key)
@@ -66,16 +78,53 @@ def kiln_static(
         elif webp and ext in _IMAGES:
             kiln_webp(name = "%s_webp/%s" % (name, key), srcs = [src], root = root, quality = webp_quality)
             src = ":%s_webp/%s" % (name, key)
+        hashed_srcs.setdefault(hash_label[key], []).append(src)
+    for label in sorted(hashed_srcs.keys()):
+        dep_labels = []
+        for m in members_of[label]:
+            for d in deps.get(m, []):
+                if hash_label[d] != label and hash_label[d] not in dep_labels:
+                    dep_labels.append(hash_label[d])
         kiln_hashed(
-            name = "%s_hash/%s" % (name, key),
-            srcs = [src],
+            name = label[1:],
+            srcs = hashed_srcs[label],
             root = root,
-            deps = [":%s_hash/%s" % (name, d) for d in deps.get(key, [])],
+            deps = sorted(dep_labels),
             prefix = prefix,
             compress = compress,
         )
-        hashed.append(":%s_hash/%s" % (name, key))
-    kiln_assets(name = name, srcs = hashed, visibility = visibility)
+    kiln_assets(name = name, srcs = sorted(hashed_srcs.keys()), visibility = visibility)
+
+def _reachable(key, deps, limit):
+    """The keys `key` reaches through `deps` (itself only through a cycle). Starlark has no
+    while loop: breadth-first, at most `limit` rounds."""
+    seen = {}
+    frontier = [key]
+    for _ in range(limit):
+        if not frontier:
+            break
+        found = []
+        for k in frontier:
+            for d in deps.get(k, []):
+                if d not in seen:
+                    seen[d] = True
+                    found.append(d)
+        frontier = found
+    return seen
+
+def _cycle_groups(deps):
+    """{key: its cycle's keys, sorted} for every key that lies on a cycle of `deps`."""
+    reach = {}
+    for k in deps:
+        reach[k] = _reachable(k, deps, len(deps) + 1)
+    groups = {}
+    for k in sorted(deps.keys()):
+        if k in groups or k not in reach[k]:
+            continue
+        members = sorted([j for j in reach[k] if j == k or (j in reach and k in reach[j])])
+        for m in members:
+            groups[m] = members
+    return groups
 
 def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility):
     to_minify = []

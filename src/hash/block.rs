@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::process::Command;
 
 use super::css::{self, CssRef};
+use super::js;
 use super::{encodings_of, resolve, sri, twins, versioned_path, HashError, HashOptions, UrlStyle};
 use crate::fsutil;
 use crate::manifest::{hex, lookups, BlockEntry, Manifest};
@@ -111,7 +112,7 @@ pub fn compile_block(kind: BlockKind, paths: &[String], root: &Path, known: &Man
     if !errors.is_empty() {
         return Err(errors);
     }
-    let bundle = join_pieces(kind, &pieces, &fsutil::display(&root.join(&paths[0])), opts).map_err(|e| vec![e])?;
+    let bundle = join_pieces(kind, &pieces, paths, root, known, opts)?;
     let version = block_version(kind, &versions, opts);
     let (served, file) = block_paths(kind, paths, &version, known, opts.hash.url_style);
     let mut outputs = twins(&file, &bundle, opts.hash.compress);
@@ -181,13 +182,16 @@ fn piece(kind: BlockKind, root: &Path, rel: &str, known: &Manifest, opts: &Block
 }
 
 /// The bundle: JS pieces joined with `\n;` (a piece ending without a semicolon never runs into
-/// the next; a `#!` line, valid only first in a file, is dropped); stylesheets after their
-/// hoisted remote `@import`s, which browsers honour only at the top.
-fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], shown: &str, opts: &BlockOptions) -> Result<Vec<u8>, HashError> {
+/// the next; a `#!` line, valid only first in a file, is dropped), each with its module
+/// specifiers and `new URL(…, import.meta.url)`s made absolute (the bundle is served from `f/`);
+/// stylesheets after their hoisted remote `@import`s, which browsers honour only at the top.
+fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], paths: &[String], root: &Path, known: &Manifest, opts: &BlockOptions) -> Result<Vec<u8>, Vec<HashError>> {
+    let shown = fsutil::display(&root.join(&paths[0]));
     let mut out = Vec::new();
     match kind {
         BlockKind::Js => {
-            for (i, p) in pieces.iter().enumerate() {
+            let mut errors = Vec::new();
+            for (i, (p, rel)) in pieces.iter().zip(paths).enumerate() {
                 if i > 0 {
                     out.extend_from_slice(b"\n;");
                 }
@@ -195,7 +199,14 @@ fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], shown: &str, opts: &Block
                     Some(rest) => rest.iter().position(|&b| b == b'\n').map(|n| &rest[n + 1..]).unwrap_or_default(),
                     None => &p.bytes[..],
                 };
-                out.extend_from_slice(body);
+                match absolute_js_refs(rel, body, &fsutil::display(&root.join(rel)), known, opts) {
+                    Ok(Some(rewritten)) => out.extend_from_slice(&rewritten),
+                    Ok(None) => out.extend_from_slice(body),
+                    Err(e) => errors.extend(e),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
             }
         }
         BlockKind::Css | BlockKind::Less => {
@@ -206,7 +217,7 @@ fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], shown: &str, opts: &Block
                 }
             }
             if !hoisted.is_empty() {
-                out = minify::minify_source(Kind::Css, hoisted.join("\n").as_bytes(), shown, &opts.minify)?;
+                out = minify::minify_source(Kind::Css, hoisted.join("\n").as_bytes(), &shown, &opts.minify).map_err(|e| vec![e.into()])?;
             }
             for p in pieces {
                 out.extend_from_slice(&p.bytes);
@@ -214,6 +225,45 @@ fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], shown: &str, opts: &Block
         }
     }
     Ok(out)
+}
+
+/// A JS piece with its local module specifiers and `new URL(…, import.meta.url)` literals
+/// replaced by absolute versioned URLs (`None`: nothing to replace). Bare specifiers and
+/// source-map comments stay as they are.
+fn absolute_js_refs(rel: &str, body: &[u8], shown: &str, known: &Manifest, opts: &BlockOptions) -> Result<Option<Vec<u8>>, Vec<HashError>> {
+    let Ok(text) = std::str::from_utf8(body) else { return Ok(None) };
+    let refs = js::find_refs(text).map_err(|p| vec![HashError::At { path: shown.to_string(), line: p.line, col: p.col, message: p.message }])?;
+    let mut out = Vec::with_capacity(body.len());
+    let mut pos = 0;
+    let mut errors = Vec::new();
+    for r in refs {
+        let bare = r.kind == js::JsRefKind::Module && !js::is_path_specifier(&r.url);
+        if r.kind == js::JsRefKind::SourceMap || bare || js::names_directory(&r.url) {
+            continue;
+        }
+        let at = |message: String| HashError::At { path: shown.to_string(), line: r.line, col: r.col, message };
+        match resolve(rel, &r.url, &opts.hash.prefix) {
+            Ok(Some((dep, suffix, _))) => match known.asset(&dep) {
+                Some((_, entry)) => {
+                    out.extend_from_slice(&body[pos..r.start]);
+                    let url = format!("{}{}{suffix}", opts.hash.url_prefix(), entry.versioned_path);
+                    out.extend_from_slice(js::token(&url, r.quote).as_bytes());
+                    pos = r.end;
+                }
+                None => errors.push(at(format!("references {dep}, which is not in any dependency manifest"))),
+            },
+            Ok(None) => {}
+            Err(message) => errors.push(at(message)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if pos == 0 {
+        return Ok(None);
+    }
+    out.extend_from_slice(&body[pos..]);
+    Ok(Some(out))
 }
 
 fn read_text(root: &Path, rel: &str, opts: &BlockOptions) -> Result<String, Vec<HashError>> {
@@ -406,6 +456,23 @@ mod tests {
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(text.len(), 2, "{text:?}");
         assert!(text[0].contains("a.js:1:") && text[1].contains("b.js:1:"), "{text:?}");
+    }
+
+    #[test]
+    fn js_pieces_name_their_modules_and_assets_by_absolute_versioned_urls() {
+        // The bundle is served from f/, so a piece's relative references would resolve there.
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "js/app.js", "import(\"./lazy.js\").then((m) => m.go());\nwindow.u = new URL(\"../img/x.png\", import.meta.url);\nimport(\"lodash\");\nwindow.s = 'import(\"./lazy.js\")';\n");
+        let k = known(&[("js/app.js", "a1"), ("js/lazy.js", "0123456789abcdef"), ("img/x.png", "fedcba9876543210")]);
+        let b = compile_block(BlockKind::Js, &["js/app.js".into()], r, &k, &BlockOptions::default()).unwrap();
+        let js = String::from_utf8(b.outputs.last().unwrap().1.clone()).unwrap();
+        assert!(js.contains("import(\"/s/js/lazy.0123456789ab.js\")"), "{js}");
+        assert!(js.contains("new URL(\"/s/img/x.fedcba987654.png\",import.meta.url)"), "{js}");
+        assert!(js.contains("import(\"lodash\")") && js.matches("./lazy.js").count() == 1, "strings and bare specifiers stay: {js}");
+        let k = known(&[("js/app.js", "a1"), ("img/x.png", "fedcba9876543210")]);
+        let e = compile_block(BlockKind::Js, &["js/app.js".into()], r, &k, &BlockOptions::default()).unwrap_err();
+        assert!(e[0].to_string().contains("references js/lazy.js, which is not in any dependency manifest"), "{}", e[0]);
     }
 
     #[test]

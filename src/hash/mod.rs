@@ -1,9 +1,11 @@
 //! Versions assets: md5 of the content combined with the dependencies' versions, references
-//! inside stylesheets rewritten to the dependencies' versioned URLs, SRI, and precompressed
-//! twins. A batch is processed in dependency order, each level in parallel.
+//! inside stylesheets and JavaScript rewritten to the dependencies' versioned URLs, SRI, and
+//! precompressed twins. A batch is processed in dependency order, each level in parallel; the
+//! modules of an import cycle are versioned together (see `component_version`).
 
 pub mod block;
 pub mod css;
+pub mod js;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -243,13 +245,23 @@ pub fn compress_all(bytes: &[u8], level: Compression) -> Vec<(&'static str, &'st
     out
 }
 
+/// How a reference is written, so its replacement is a token of the same form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `url(…)` or a bare string (`@import "x.css"`).
+    Css { is_url_fn: bool },
+    /// A JS string literal or a comment's URL. `dot_slash`: a relative replacement starts with
+    /// `./` (a module specifier without it would be bare).
+    Js { quote: js::Quote, dot_slash: bool },
+}
+
 /// A reference found in an asset, resolved to a manifest key.
 struct Reference {
     span: (usize, usize),
     /// 1-based position of the token, for messages.
     line: usize,
     col: usize,
-    is_url_fn: bool,
+    form: Form,
     key: String,
     /// `?query#fragment` kept on the rewritten URL.
     suffix: String,
@@ -322,10 +334,42 @@ fn relative_url(from_dir: &str, to: &str) -> String {
     out
 }
 
+/// JavaScript that browsers load: its imports, `new URL(…, import.meta.url)`s and source-map
+/// comments are references.
+pub(crate) fn is_js(key: &str) -> bool {
+    matches!(extension(key).as_str(), "js" | "mjs")
+}
+
 struct Loaded {
     input: Input,
     bytes: Vec<u8>,
     refs: Vec<Reference>,
+    /// Bare module specifiers (`"lodash"`), left as written: (specifier, line, col).
+    bare: Vec<(String, usize, usize)>,
+}
+
+/// Resolves one reference of `key` and records it (or its error).
+#[allow(clippy::too_many_arguments)]
+fn push_ref(
+    key: &str,
+    shown: &str,
+    prefix: &str,
+    url: &str,
+    span: (usize, usize),
+    (line, col): (usize, usize),
+    form: Form,
+    refs: &mut Vec<Reference>,
+    errors: &mut Vec<HashError>,
+) {
+    match resolve(key, url, prefix) {
+        Ok(Some((dep, suffix, absolute))) => refs.push(Reference { span, line, col, form, key: dep, suffix, absolute }),
+        Ok(None) => {}
+        Err(message) => errors.push(HashError::At { path: shown.to_string(), line, col, message }),
+    }
+}
+
+fn utf8<'a>(bytes: &'a [u8], shown: &str, what: &str) -> Result<&'a str, Vec<HashError>> {
+    std::str::from_utf8(bytes).map_err(|_| vec![HashError::File { path: shown.to_string(), message: format!("{what} is not UTF-8") }])
 }
 
 fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
@@ -334,28 +378,46 @@ fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
         None => fsutil::read(&input.path).map_err(|e| vec![e.into()])?,
     };
     let shown = fsutil::display(&input.path);
+    let key = input.key.as_str();
     let mut refs = Vec::new();
-    if extension(&input.key) == "css" {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| vec![HashError::File { path: shown.clone(), message: "stylesheet is not UTF-8".into() }])?;
+    let mut bare = Vec::new();
+    let mut errors = Vec::new();
+    if extension(key) == "css" {
+        let text = utf8(&bytes, &shown, "stylesheet")?;
         let found = css::find_refs(text, &shown).map_err(|e| {
             vec![HashError::At { path: shown.clone(), line: e.line, col: e.col, message: e.message }]
         })?;
-        let mut errors = Vec::new();
         for r in found {
-            match resolve(&input.key, &r.url, &opts.prefix) {
-                Ok(Some((key, suffix, absolute))) => {
-                    refs.push(Reference { span: (r.start, r.end), line: r.line, col: r.col, is_url_fn: r.is_url_fn, key, suffix, absolute })
-                }
-                Ok(None) => {}
-                Err(message) => errors.push(HashError::At { path: shown.clone(), line: r.line, col: r.col, message }),
-            }
+            let form = Form::Css { is_url_fn: r.is_url_fn };
+            push_ref(key, &shown, &opts.prefix, &r.url, (r.start, r.end), (r.line, r.col), form, &mut refs, &mut errors);
         }
-        if !errors.is_empty() {
-            return Err(errors);
+        for r in js::css_source_map_refs(text) {
+            let form = Form::Js { quote: r.quote, dot_slash: false };
+            push_ref(key, &shown, &opts.prefix, &r.url, (r.start, r.end), (r.line, r.col), form, &mut refs, &mut errors);
+        }
+    } else if is_js(key) {
+        let text = utf8(&bytes, &shown, "script")?;
+        let found = js::find_refs(text).map_err(|e| vec![HashError::At { path: shown.clone(), line: e.line, col: e.col, message: e.message }])?;
+        for r in found {
+            if r.kind == js::JsRefKind::Module && !js::is_path_specifier(&r.url) {
+                if !has_scheme(&r.url) {
+                    bare.push((r.url, r.line, r.col));
+                }
+                continue;
+            }
+            if js::names_directory(&r.url) {
+                continue;
+            }
+            let dot_slash = r.kind == js::JsRefKind::Module || r.url.starts_with("./");
+            let form = Form::Js { quote: r.quote, dot_slash };
+            push_ref(key, &shown, &opts.prefix, &r.url, (r.start, r.end), (r.line, r.col), form, &mut refs, &mut errors);
         }
     }
-    Ok(Loaded { input: input.clone(), bytes, refs })
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    refs.sort_by_key(|r| r.span.0);
+    Ok(Loaded { input: input.clone(), bytes, refs, bare })
 }
 
 /// Versions a batch of assets. `known` holds the entries and renames of assets outside the
@@ -385,34 +447,70 @@ pub fn hash_batch(inputs: &[Input], known: &Manifest, opts: &HashOptions) -> Res
         }
     }
     let known = &known.assets;
+    let exists = |k: &str| assets.contains_key(k) || known.contains_key(k);
+    // Known entries that depend, directly or not, on an asset of this batch: a batch asset
+    // referencing one closes a cycle across two runs, which cannot agree on one version for it.
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, e) in known.iter().filter(|(k, _)| !assets.contains_key(*k)) {
+        for d in &e.deps {
+            dependents.entry(d.as_str()).or_default().push(k.as_str());
+        }
+    }
+    let mut reaches_batch: BTreeSet<&str> = BTreeSet::new();
+    let mut todo: Vec<&str> = assets.keys().map(String::as_str).collect();
+    while let Some(k) = todo.pop() {
+        for &d in dependents.get(k).into_iter().flatten() {
+            if reaches_batch.insert(d) {
+                todo.push(d);
+            }
+        }
+    }
     for l in assets.values() {
+        let at = |line, col, message| HashError::At { path: fsutil::display(&l.input.path), line, col, message };
         for r in &l.refs {
-            if !assets.contains_key(&r.key) && !known.contains_key(&r.key) {
-                errors.push(HashError::At {
-                    path: fsutil::display(&l.input.path),
-                    line: r.line,
-                    col: r.col,
-                    message: format!("references {}, which is not an input nor in any dependency manifest", r.key),
-                });
+            if !exists(&r.key) {
+                errors.push(at(r.line, r.col, format!("references {}, which is not an input nor in any dependency manifest", r.key)));
+            } else if !assets.contains_key(&r.key) && reaches_batch.contains(r.key.as_str()) {
+                errors.push(at(
+                    r.line,
+                    r.col,
+                    format!("references {}, whose --dep entry depends on this batch in turn: version an import cycle in one kiln-hash run", r.key),
+                ));
+            }
+        }
+        // A bare specifier is left for an import map to resolve; one that names a file of the
+        // static tree would load it by its unversioned name, which a versioned dist lacks.
+        for (spec, line, col) in l.bare.iter().filter(|_| opts.url_style != UrlStyle::Source) {
+            let beside = resolve(&l.input.key, &format!("./{spec}"), &opts.prefix).ok().flatten().map(|(k, _, _)| k);
+            let from_root = fsutil::normalize_rel(spec.split(['?', '#']).next().unwrap_or(spec)).ok();
+            if let Some(k) = beside.iter().chain(from_root.iter()).find(|k| exists(k)) {
+                let hint = if beside.as_deref() == Some(k.as_str()) { format!("\"./{spec}\"") } else { format!("\"{}{k}\"", opts.prefix) };
+                errors.push(at(
+                    *line,
+                    *col,
+                    format!("bare specifier \"{spec}\" names {k}, which is served only under its versioned name: import it as {hint}"),
+                ));
             }
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    let order = levels(&assets).map_err(|c| vec![c])?;
+    let order = components(&assets).map_err(|c| vec![c])?;
     let mut done: BTreeMap<String, AssetEntry> = BTreeMap::new();
     let mut results = Vec::with_capacity(assets.len());
     for level in order {
-        let hashed: Vec<Hashed> = level
+        let hashed: Vec<Vec<Hashed>> = level
             .par_iter()
-            .map(|key| {
-                let l = &assets[key];
+            .map(|component| {
                 let lookup = |k: &str| done.get(k).or_else(|| known.get(k));
-                version_one(l, &lookup, opts)
+                match component.as_slice() {
+                    [key] if !self_referencing(&assets[key]) => vec![version_one(&assets[key], &lookup, opts)],
+                    _ => version_component(&component.iter().map(|k| &assets[k]).collect::<Vec<_>>(), &lookup, opts),
+                }
             })
             .collect();
-        for h in hashed {
+        for h in hashed.into_iter().flatten() {
             done.insert(h.key.clone(), h.entry.clone());
             results.push(h);
         }
@@ -421,34 +519,111 @@ pub fn hash_batch(inputs: &[Input], known: &Manifest, opts: &HashOptions) -> Res
     Ok(results)
 }
 
-/// Topological levels of the batch (dependencies outside the batch are already known).
-fn levels(assets: &BTreeMap<String, Loaded>) -> Result<Vec<Vec<String>>, HashError> {
-    let deps: BTreeMap<&str, BTreeSet<&str>> = assets
+/// A module that references itself (a worker that starts copies of itself): it is a cycle of one.
+fn self_referencing(l: &Loaded) -> bool {
+    is_js(&l.input.key) && l.refs.iter().any(|r| r.key == l.input.key)
+}
+
+/// The batch's strongly connected components (Tarjan), in levels: every component depends only
+/// on components of earlier levels (dependencies outside the batch are already known). A cycle
+/// is legal between JS modules only; any other (`a.css @import b.css @import a.css`) is an error
+/// naming it. A stylesheet's reference to itself is left alone, as before cycles were legal.
+fn components(assets: &BTreeMap<String, Loaded>) -> Result<Vec<Vec<Vec<String>>>, HashError> {
+    let keys: Vec<&str> = assets.keys().map(String::as_str).collect();
+    let index_of: BTreeMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let succ: Vec<Vec<usize>> = keys
         .iter()
-        .map(|(k, l)| {
-            let d = l.refs.iter().map(|r| r.key.as_str()).filter(|d| assets.contains_key(*d) && d != k).collect();
-            (k.as_str(), d)
+        .map(|k| {
+            let l = &assets[*k];
+            let own_ok = is_js(k);
+            let set: BTreeSet<usize> =
+                l.refs.iter().filter(|r| own_ok || r.key != *k).filter_map(|r| index_of.get(r.key.as_str()).copied()).collect();
+            set.into_iter().collect()
         })
         .collect();
-    if let Some(cycle) = find_cycle(&deps) {
-        return Err(HashError::Cycle(cycle));
-    }
-    let mut level_of: BTreeMap<&str, usize> = BTreeMap::new();
-    fn depth<'a>(k: &'a str, deps: &BTreeMap<&'a str, BTreeSet<&'a str>>, memo: &mut BTreeMap<&'a str, usize>) -> usize {
-        if let Some(&d) = memo.get(k) {
-            return d;
+    let n = keys.len();
+    const UNSEEN: usize = usize::MAX;
+    let (mut index, mut low, mut on_stack) = (vec![UNSEEN; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut next, mut comps): (Vec<usize>, usize, Vec<Vec<usize>>) = (Vec::new(), 0, Vec::new());
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
         }
-        let d = deps[k].iter().map(|d| depth(d, deps, memo) + 1).max().unwrap_or(0);
-        memo.insert(k, d);
-        d
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&(v, edge)) = call.last() {
+            if edge < succ[v].len() {
+                if let Some(top) = call.last_mut() {
+                    top.1 += 1;
+                }
+                let w = succ[v][edge];
+                if index[w] == UNSEEN {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(u, _)) = call.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                comp.sort_unstable();
+                comps.push(comp);
+            }
+        }
     }
-    for k in deps.keys() {
-        depth(k, &deps, &mut level_of);
+    // Tarjan emits a component after every component it reaches: dependencies come first.
+    let mut comp_of = vec![0; n];
+    for (c, comp) in comps.iter().enumerate() {
+        for &m in comp {
+            comp_of[m] = c;
+        }
     }
-    let n = level_of.values().copied().max().map(|m| m + 1).unwrap_or(0);
-    let mut out = vec![Vec::new(); n];
-    for (k, d) in level_of {
-        out[d].push(k.to_string());
+    let mut level = vec![0usize; comps.len()];
+    for (c, comp) in comps.iter().enumerate() {
+        let cyclic = comp.len() > 1 || succ[comp[0]].contains(&comp[0]);
+        if cyclic && !comp.iter().all(|&m| is_js(keys[m])) {
+            let members: BTreeSet<usize> = comp.iter().copied().collect();
+            let deps: BTreeMap<&str, BTreeSet<&str>> = comp
+                .iter()
+                .map(|&m| (keys[m], succ[m].iter().filter(|s| members.contains(s)).map(|&s| keys[s]).collect()))
+                .collect();
+            return Err(HashError::Cycle(find_cycle(&deps).unwrap_or_else(|| comp.iter().map(|&m| keys[m].to_string()).collect())));
+        }
+        level[c] = comp
+            .iter()
+            .flat_map(|&m| &succ[m])
+            .map(|&s| comp_of[s])
+            .filter(|&d| d != c)
+            .map(|d| level[d] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let mut out: Vec<Vec<Vec<String>>> = vec![Vec::new(); level.iter().max().map_or(0, |m| m + 1)];
+    for (c, comp) in comps.iter().enumerate() {
+        out[level[c]].push(comp.iter().map(|&m| keys[m].to_string()).collect());
+    }
+    for l in &mut out {
+        l.sort();
     }
     Ok(out)
 }
@@ -490,8 +665,9 @@ fn find_cycle(deps: &BTreeMap<&str, BTreeSet<&str>>) -> Option<Vec<String>> {
     None
 }
 
-fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, opts: &HashOptions) -> Hashed {
-    let key = &l.input.key;
+type Lookup<'a> = dyn Fn(&str) -> Option<&'a AssetEntry> + 'a;
+
+fn version_one<'a>(l: &Loaded, lookup: &Lookup<'a>, opts: &HashOptions) -> Hashed {
     let mut dep_versions = BTreeMap::new();
     for r in &l.refs {
         if let Some(e) = lookup(&r.key) {
@@ -499,6 +675,59 @@ fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, 
         }
     }
     let version = version_of(&l.bytes, &dep_versions);
+    finish(l, version, dep_versions.into_keys().collect(), lookup, opts)
+}
+
+/// The version shared by every module of an import cycle: no member can go first (each one's
+/// URL is inside the others), so one version covers the whole component: the md5 of
+/// `kiln-cycle`, then `\n<member> <md5 of its content>` for each member and
+/// `\n<dep> <dep version>` for each dependency outside the component, both sorted by path.
+/// An edit to any member, or to anything a member imports, changes it; nothing else does.
+pub fn component_version(members: &BTreeMap<String, String>, external: &BTreeMap<String, String>) -> String {
+    let mut h = Md5::new();
+    h.update(b"kiln-cycle");
+    for (path, content_md5) in members {
+        h.update(format!("\n{path} {content_md5}"));
+    }
+    h.update(b"\nexternal");
+    for (path, version) in external {
+        h.update(format!("\n{path} {version}"));
+    }
+    hex(&h.finalize())
+}
+
+fn version_component<'a>(members: &[&Loaded], lookup: &Lookup<'a>, opts: &HashOptions) -> Vec<Hashed> {
+    let contents: BTreeMap<String, String> = members.iter().map(|l| (l.input.key.clone(), md5_hex(&l.bytes))).collect();
+    let mut external = BTreeMap::new();
+    for r in members.iter().flat_map(|l| &l.refs) {
+        if !contents.contains_key(&r.key) {
+            if let Some(e) = lookup(&r.key) {
+                external.insert(r.key.clone(), e.version.clone());
+            }
+        }
+    }
+    let version = component_version(&contents, &external);
+    // The members' URLs, known before any of them is rewritten.
+    let own: BTreeMap<String, AssetEntry> = contents
+        .keys()
+        .map(|k| {
+            let entry = AssetEntry { version: version.clone(), versioned_path: versioned_path(k, &version, opts.url_style), ..Default::default() };
+            (k.clone(), entry)
+        })
+        .collect();
+    let local = |k: &str| own.get(k).or_else(|| lookup(k));
+    members
+        .iter()
+        .map(|l| {
+            let deps = l.refs.iter().filter(|r| r.key != l.input.key && local(&r.key).is_some()).map(|r| r.key.clone()).collect();
+            finish(l, version.clone(), deps, &local, opts)
+        })
+        .collect()
+}
+
+/// The versioned file (references rewritten), its twins and its manifest entry.
+fn finish<'a>(l: &Loaded, version: String, deps: BTreeSet<String>, lookup: &Lookup<'a>, opts: &HashOptions) -> Hashed {
+    let key = &l.input.key;
     let vpath = versioned_path(key, &version, opts.url_style);
     let file = match opts.url_style {
         UrlStyle::Filename | UrlStyle::Source => vpath.clone(),
@@ -507,33 +736,43 @@ fn version_one<'a>(l: &Loaded, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, 
     let bytes = if l.refs.is_empty() { l.bytes.clone() } else { rewrite(l, &file, lookup, opts) };
     let mut outputs = twins(&file, &bytes, opts.compress);
     let encodings = encodings_of(outputs.iter().map(|(rel, _)| rel));
-    let entry = AssetEntry {
-        version,
-        versioned_path: vpath,
-        deps: dep_versions.keys().cloned().collect(),
-        integrity: sri(&bytes),
-        encodings,
-    };
+    let entry = AssetEntry { version, versioned_path: vpath, deps: deps.into_iter().collect(), integrity: sri(&bytes), encodings };
     outputs.push((file, bytes));
     outputs.sort();
     Hashed { key: key.clone(), entry, outputs }
 }
 
+/// The URL a reference is rewritten to: relative references stay relative (to the versioned
+/// file, which sits beside the original); absolute ones and every one in assetman style become
+/// `<prefix><versioned path>`.
+fn target_url(r: &Reference, dep: &AssetEntry, file_dir: &str, opts: &HashOptions) -> String {
+    let target = if opts.url_style == UrlStyle::Assetman || r.absolute {
+        format!("{}{}", opts.url_prefix(), dep.versioned_path)
+    } else {
+        let rel = relative_url(file_dir, &dep.versioned_path);
+        match r.form {
+            Form::Js { dot_slash: true, .. } if !rel.starts_with("../") => format!("./{rel}"),
+            _ => rel,
+        }
+    };
+    format!("{target}{}", r.suffix)
+}
+
 /// Replaces every local reference with its dependency's versioned URL; all other bytes stay.
-fn rewrite<'a>(l: &Loaded, file: &str, lookup: &dyn Fn(&str) -> Option<&'a AssetEntry>, opts: &HashOptions) -> Vec<u8> {
+fn rewrite<'a>(l: &Loaded, file: &str, lookup: &Lookup<'a>, opts: &HashOptions) -> Vec<u8> {
     let src = &l.bytes;
     let file_dir = file.rfind('/').map(|i| &file[..=i]).unwrap_or("");
     let mut out = Vec::with_capacity(src.len() + 64);
     let mut pos = 0;
     for r in &l.refs {
         let Some(dep) = lookup(&r.key) else { continue };
-        let target = if opts.url_style == UrlStyle::Assetman || r.absolute {
-            format!("{}{}", opts.url_prefix(), dep.versioned_path)
-        } else {
-            relative_url(file_dir, &dep.versioned_path)
+        let url = target_url(r, dep, file_dir, opts);
+        let token = match r.form {
+            Form::Css { is_url_fn } => css::url_token(&url, is_url_fn),
+            Form::Js { quote, .. } => js::token(&url, quote),
         };
         out.extend_from_slice(&src[pos..r.span.0]);
-        out.extend_from_slice(css::url_token(&format!("{target}{}", r.suffix), r.is_url_fn).as_bytes());
+        out.extend_from_slice(token.as_bytes());
         pos = r.span.1;
     }
     out.extend_from_slice(&src[pos..]);
@@ -603,5 +842,195 @@ mod tests {
             assert!(compress_all(b"x", level).is_empty());
         }
         assert!(compress_all(text.as_bytes(), Compression::Off).is_empty());
+    }
+
+    fn batch(files: &[(&str, &str)], known: &Manifest) -> Result<BTreeMap<String, Hashed>, Vec<HashError>> {
+        let inputs: Vec<Input> =
+            files.iter().map(|(k, text)| Input { key: k.to_string(), path: PathBuf::from(k), bytes: Some(text.as_bytes().to_vec()) }).collect();
+        Ok(hash_batch(&inputs, known, &HashOptions::default())?.into_iter().map(|h| (h.key.clone(), h)).collect())
+    }
+
+    fn hashed(files: &[(&str, &str)]) -> BTreeMap<String, Hashed> {
+        batch(files, &Manifest::default()).unwrap_or_else(|e| panic!("{:?}", e.iter().map(|e| e.to_string()).collect::<Vec<_>>()))
+    }
+
+    fn text(h: &Hashed) -> String {
+        let file = &h.entry.versioned_path;
+        String::from_utf8(h.outputs.iter().find(|(rel, _)| rel == file).unwrap().1.clone()).unwrap()
+    }
+
+    fn versions(h: &BTreeMap<String, Hashed>) -> BTreeMap<String, String> {
+        h.iter().map(|(k, h)| (k.clone(), h.entry.version.clone())).collect()
+    }
+
+    const GRAPH: [(&str, &str); 7] = [
+        ("js/main.js", "import { a } from \"./a.js\";\nimport(\"./lazy.js\");\nnew URL(\"../img/dot.png\", import.meta.url);\n"),
+        ("js/a.js", "import { b } from './b.js';\nimport { leaf } from './leaf.js';\nexport const a = 1;\n"),
+        ("js/b.js", "import { a } from './a.js';\nexport const b = 2;\n"),
+        ("js/leaf.js", "export const leaf = 3;\n"),
+        ("js/lazy.js", "export default 4;\n"),
+        ("js/other.js", "import './lazy.js';\n"),
+        ("img/dot.png", "png"),
+    ];
+
+    #[test]
+    fn import_like_strings_and_comments_are_not_rewritten() {
+        let main = "// import { x } from \"./a.js\";\n/* import(\"./a.js\") */\nconst s = 'import x from \"./a.js\"';\n\
+                    const t = `new URL(\"./a.js\", import.meta.url)`;\nimport { a } from \"./a.js\";\n";
+        let h = hashed(&[("main.js", main), ("a.js", "export const a = 1;\n")]);
+        let a = &h["a.js"].entry.versioned_path;
+        let out = text(&h["main.js"]);
+        assert_eq!(out, main.replace("import { a } from \"./a.js\";", &format!("import {{ a }} from \"./{a}\";")));
+        assert_eq!(out.matches(a.as_str()).count(), 1, "{out}");
+    }
+
+    #[test]
+    fn every_reference_form_is_rewritten_and_nothing_else_changes() {
+        let h = hashed(&GRAPH);
+        let vp = |k: &str| h[k].entry.versioned_path.rsplit('/').next().unwrap().to_string();
+        let main = text(&h["js/main.js"]);
+        let want = format!(
+            "import {{ a }} from \"./{}\";\nimport(\"./{}\");\nnew URL(\"../img/{}\", import.meta.url);\n",
+            vp("js/a.js"),
+            vp("js/lazy.js"),
+            vp("img/dot.png")
+        );
+        assert_eq!(main, want);
+        assert_eq!(h["js/main.js"].entry.deps, ["img/dot.png", "js/a.js", "js/lazy.js"]);
+    }
+
+    #[test]
+    fn a_cycle_gets_one_stable_version() {
+        let h = hashed(&GRAPH);
+        let (a, b) = (&h["js/a.js"].entry, &h["js/b.js"].entry);
+        assert_eq!(a.version, b.version, "one version for the component");
+        let leaf = &h["js/leaf.js"].entry.version;
+        let members: BTreeMap<String, String> = [("js/a.js", GRAPH[1].1), ("js/b.js", GRAPH[2].1)].iter().map(|(k, t)| (k.to_string(), md5_hex(t.as_bytes()))).collect();
+        let external: BTreeMap<String, String> = [("js/leaf.js".to_string(), leaf.clone())].into();
+        assert_eq!(a.version, component_version(&members, &external));
+        // Each member names the other's versioned file.
+        assert!(text(&h["js/a.js"]).contains(&format!("'./{}'", b.versioned_path.trim_start_matches("js/"))));
+        assert!(text(&h["js/b.js"]).contains(&format!("'./{}'", a.versioned_path.trim_start_matches("js/"))));
+        // Same inputs in another order, twice: same versions and bytes.
+        let mut reversed = GRAPH.to_vec();
+        reversed.reverse();
+        let again = hashed(&reversed);
+        assert_eq!(versions(&h), versions(&again));
+        for (k, x) in &h {
+            assert_eq!(x.outputs, again[k].outputs, "{k}");
+        }
+        // A self-referencing worker is a cycle of one: it names its own versioned file.
+        let w = hashed(&[("w.js", "new Worker(new URL(\"./w.js\", import.meta.url));\n")]);
+        let vp = &w["w.js"].entry.versioned_path;
+        assert_eq!(text(&w["w.js"]), format!("new Worker(new URL(\"./{vp}\", import.meta.url));\n"));
+        assert!(w["w.js"].entry.deps.is_empty());
+    }
+
+    #[test]
+    fn an_edit_re_versions_exactly_the_modules_that_import_it() {
+        let before = versions(&hashed(&GRAPH));
+        let changed_of = |edited: &str| {
+            let files: Vec<(&str, String)> =
+                GRAPH.iter().map(|(k, t)| (*k, if *k == edited { format!("{t}// edited\n") } else { t.to_string() })).collect();
+            let files: Vec<(&str, &str)> = files.iter().map(|(k, t)| (*k, t.as_str())).collect();
+            let after = versions(&hashed(&files));
+            before.keys().filter(|k| before[*k] != after[*k]).cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(changed_of("js/leaf.js"), ["js/a.js", "js/b.js", "js/leaf.js", "js/main.js"]);
+        assert_eq!(changed_of("js/b.js"), ["js/a.js", "js/b.js", "js/main.js"]);
+        assert_eq!(changed_of("js/lazy.js"), ["js/lazy.js", "js/main.js", "js/other.js"]);
+        assert_eq!(changed_of("js/other.js"), ["js/other.js"]);
+        assert_eq!(changed_of("js/main.js"), ["js/main.js"]);
+    }
+
+    #[test]
+    fn one_run_per_component_gives_the_entries_of_one_run_for_all() {
+        let all = hashed(&GRAPH);
+        let mut known = Manifest::default();
+        let runs: [&[&str]; 5] = [&["img/dot.png", "js/leaf.js", "js/lazy.js"], &["js/other.js"], &["js/a.js", "js/b.js"], &["js/main.js"], &[]];
+        for run in runs {
+            let files: Vec<(&str, &str)> = GRAPH.iter().filter(|(k, _)| run.contains(k)).copied().collect();
+            for (k, h) in batch(&files, &known).unwrap() {
+                assert_eq!(h.entry, all[&k].entry, "{k}");
+                assert_eq!(h.outputs, all[&k].outputs, "{k}");
+                known.assets.insert(k, h.entry);
+            }
+        }
+        // A cycle split across two runs cannot get one version: refused, not mis-versioned.
+        let mut known = Manifest::default();
+        known.assets.insert("js/b.js".into(), all["js/b.js"].entry.clone());
+        known.assets.insert("js/leaf.js".into(), all["js/leaf.js"].entry.clone());
+        let e = batch(&[GRAPH[1]], &known).unwrap_err();
+        assert!(e[0].to_string().starts_with("js/a.js:1:19: references js/b.js, whose --dep entry depends on this batch"), "{}", e[0]);
+    }
+
+    #[test]
+    fn bare_specifiers_are_left_alone_unless_they_name_a_static_file() {
+        let main = "import _ from \"lodash\";\nimport { h } from 'https://esm.example/h.js';\nimport(\"lit/html.js\");\n";
+        let h = hashed(&[("js/main.js", main)]);
+        assert_eq!(text(&h["js/main.js"]), main);
+        assert!(h["js/main.js"].entry.deps.is_empty());
+        let e = batch(&[("js/main.js", "import { u } from \"util.js\";\n"), ("js/util.js", "export const u = 1;\n")], &Manifest::default()).unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "js/main.js:1:19: bare specifier \"util.js\" names js/util.js, which is served only under its versioned name: import it as \"./util.js\""
+        );
+    }
+
+    #[test]
+    fn missing_modules_are_errors_at_their_position() {
+        let e = batch(&[("js/main.js", "\nconst m = import(\"./gone.js\");\n")], &Manifest::default()).unwrap_err();
+        assert_eq!(e[0].to_string(), "js/main.js:2:18: references js/gone.js, which is not an input nor in any dependency manifest");
+        let e = batch(&[("js/bad.js", "import x from './a.js'\nlet = ;\n")], &Manifest::default()).unwrap_err();
+        assert!(e[0].to_string().starts_with("js/bad.js:2:"), "{}", e[0]);
+    }
+
+    #[test]
+    fn stylesheet_cycles_stay_errors() {
+        let e = batch(&[("a.css", "@import 'b.css';\n"), ("b.css", "@import 'a.css';\n")], &Manifest::default()).unwrap_err();
+        assert_eq!(e[0].to_string(), "dependency cycle: a.css -> b.css -> a.css");
+        let e = batch(&[("a.js", "new URL('./b.css', import.meta.url)\n"), ("b.css", "a { background: url(a.js) }\n")], &Manifest::default()).unwrap_err();
+        assert!(e[0].to_string().starts_with("dependency cycle: "), "{}", e[0]);
+    }
+
+    #[test]
+    fn every_source_map_url_in_the_output_names_an_output_file() {
+        let files = [
+            ("js/util.js", "export const u = 1;\n//# sourceMappingURL=util.js.map\n"),
+            ("js/util.js.map", "{\"version\":3,\"sources\":[],\"mappings\":\"\"}"),
+            ("js/inline.js", "export {};\n//# sourceMappingURL=data:application/json;base64,e30=\n"),
+            ("css/site.css", "a { color: red }\n/*# sourceMappingURL=site.css.map */\n"),
+            ("css/site.css.map", "{\"version\":3,\"sources\":[],\"mappings\":\"\"}"),
+            ("css/abs.css", "/*# sourceMappingURL=/s/css/site.css.map */\n"),
+        ];
+        for style in [UrlStyle::Filename, UrlStyle::Assetman] {
+            let inputs: Vec<Input> =
+                files.iter().map(|(k, t)| Input { key: k.to_string(), path: PathBuf::from(k), bytes: Some(t.as_bytes().to_vec()) }).collect();
+            let opts = HashOptions { url_style: style, ..HashOptions::default() };
+            let h = hash_batch(&inputs, &Manifest::default(), &opts).unwrap();
+            let written: BTreeSet<String> = h.iter().flat_map(|h| h.outputs.iter().map(|(rel, _)| rel.clone())).collect();
+            let served = |url: &str, from: &str| -> Option<String> {
+                let rest = url.strip_prefix("/s/").map(str::to_string).or_else(|| {
+                    let dir = from.rfind('/').map(|i| &from[..=i]).unwrap_or("");
+                    fsutil::normalize_rel(&format!("{dir}{url}")).ok()
+                })?;
+                // Assetman URLs name `v:<version>/<path>`; the file is `<path>`.
+                Some(if rest.starts_with("v:") { rest.split_once('/')?.1.to_string() } else { rest })
+            };
+            let mut seen = 0;
+            for h in &h {
+                for (rel, bytes) in &h.outputs {
+                    let text = std::str::from_utf8(bytes).unwrap();
+                    let refs = if rel.ends_with(".css") { js::css_source_map_refs(text) } else if rel.ends_with(".js") { js::find_refs(text).unwrap() } else { continue };
+                    for r in refs.iter().filter(|r| r.kind == js::JsRefKind::SourceMap && !r.url.starts_with("data:")) {
+                        seen += 1;
+                        let file = served(&r.url, rel).unwrap_or_else(|| panic!("{rel}: {}", r.url));
+                        assert!(written.contains(&file), "{style:?} {rel}: {} names {file}, which is not written ({written:?})", r.url);
+                        assert!(file.contains(".map") && file != "js/util.js.map" || style == UrlStyle::Assetman, "{file}");
+                    }
+                }
+            }
+            assert_eq!(seen, 3, "{style:?}");
+        }
     }
 }
