@@ -4,7 +4,7 @@ load(":hash.bzl", "kiln_assets", "kiln_hashed")
 load(":minify.bzl", "kiln_minify")
 load(":webp.bzl", "kiln_webp")
 
-_MINIFY = ["js", "css"]
+_MINIFY = ["js", "mjs", "cjs", "css"]
 _IMAGES = ["jpg", "jpeg", "png", "gif"]
 
 def _ext(key):
@@ -22,6 +22,7 @@ def kiln_static(
         batch = False,
         prefix = "/s/",
         compress = "fast",
+        url_style = "filename",
         visibility = None):
     """Versions every file of a static root (steps 1–3 of the pipeline, docs/design.md §8).
 
@@ -40,6 +41,10 @@ def kiln_static(
         (not needed with batch, where kiln-hash orders the batch itself). A reference missing
         here is an error at its line and column when the asset is versioned.
       webp: convert images to WebP first (IMAGE_OPTIMIZATION=true in the app's .env).
+      url_style: "filename" (content-named copies), "assetman", or "source" (every file keeps its
+        name, for runtimes that look assets up by name, such as asok; references still follow
+        the WebP renames). With "source", a converted image's original is not in the output:
+        ship it from the sources (kiln_dist `data`), as examples/asok-blog/BUILD.bazel does.
     """
     keys = {}
     for s in srcs:
@@ -54,7 +59,7 @@ def kiln_static(
             if k not in keys:
                 fail("kiln_static %s: deps names %s, which is not in srcs" % (name, k))
     if batch:
-        _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility)
+        _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, url_style, visibility)
         return
     hashed = []
     for key in sorted(keys.keys()):
@@ -73,11 +78,12 @@ def kiln_static(
             deps = [":%s_hash/%s" % (name, d) for d in deps.get(key, [])],
             prefix = prefix,
             compress = compress,
+            url_style = url_style,
         )
         hashed.append(":%s_hash/%s" % (name, key))
     kiln_assets(name = name, srcs = hashed, visibility = visibility)
 
-def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility):
+def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, url_style, visibility):
     to_minify = []
     images = []
     rest = []
@@ -96,5 +102,5 @@ def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visib
     if images:
         kiln_webp(name = name + "_webp", srcs = images, root = root, quality = webp_quality)
         srcs.append(":%s_webp" % name)
-    kiln_hashed(name = name + "_all", srcs = srcs, root = root, prefix = prefix, compress = compress)
+    kiln_hashed(name = name + "_all", srcs = srcs, root = root, prefix = prefix, compress = compress, url_style = url_style)
     kiln_assets(name = name, srcs = [":%s_all" % name], visibility = visibility)
