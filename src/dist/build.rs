@@ -1179,7 +1179,34 @@ fn output_problem(args: &BuildArgs) -> Option<String> {
     })
 }
 
+/// `kiln build`'s flags alone, for re-reading the command line under `[tool.kiln]`.
+#[derive(clap::Parser)]
+#[command(name = "kiln build", args_override_self = true)]
+struct BuildCommand {
+    #[command(flatten)]
+    args: BuildArgs,
+}
+
+/// The arguments with `[tool.kiln]` of SRC's pyproject.toml beneath them: the file's settings
+/// come first, so every flag given on the command line (`user`, after `build`) wins.
+pub fn with_pyproject(args: BuildArgs, user: &[std::ffi::OsString]) -> Result<BuildArgs, String> {
+    use clap::CommandFactory;
+    let cmd = BuildCommand::command();
+    let known: Vec<(String, bool)> = cmd.get_arguments().filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values()))).collect();
+    let from_file = framework::pyproject::tool_kiln_args(&args.src, &known).map_err(|e| e.to_string())?;
+    if from_file.is_empty() {
+        return Ok(args);
+    }
+    let argv = std::iter::once("kiln build".into()).chain(from_file.into_iter().map(Into::into)).chain(user.iter().cloned());
+    <BuildCommand as clap::Parser>::try_parse_from(argv).map(|b| b.args).map_err(|e| e.to_string())
+}
+
 pub fn build_main(args: BuildArgs) -> ExitCode {
+    let user: Vec<std::ffi::OsString> = crate::cli::args_with_params().unwrap_or_default().into_iter().skip_while(|a| a != "build").skip(1).collect();
+    let args = match with_pyproject(args, &user) {
+        Ok(a) => a,
+        Err(e) => return crate::cli::fail([e]),
+    };
     if let Some(problem) = output_problem(&args) {
         return crate::cli::usage(problem);
     }

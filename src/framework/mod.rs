@@ -115,7 +115,7 @@ pub fn detect(src: &Path) -> (Framework, String) {
 /// The profile for `src`: detected, or the one `overrides` names.
 pub fn profile(src: &Path, python: &Path, overrides: &Overrides) -> Result<Profile, FrameworkError> {
     let (framework, reason) = match overrides.framework {
-        Some(f) => (f, "chosen with --framework".to_string()),
+        Some(f) => (f, "chosen with --framework or [tool.kiln]".to_string()),
         None => detect(src),
     };
     let mut p = match framework {
