@@ -21,6 +21,11 @@
         kiln = kilnFor pkgs;
         # examples/shop, as `kiln build examples/shop` builds it (its .env asks for WebP).
         dist = mkDistWith pkgs kiln features { src = ./examples/shop; pname = "shop"; imageOptimization = true; };
+        # examples/asok-blog, as `kiln build examples/asok-blog` builds it (asok's layout; its .env
+        # asks for WebP).
+        asok-blog = mkDistWith pkgs kiln features {
+          src = ./examples/asok-blog; pname = "asok-blog"; framework = "asok"; imageOptimization = true;
+        };
         default = kiln;
       });
 
@@ -32,7 +37,7 @@
       lib.features = features;
 
       checks = forAll (system: pkgs: {
-        inherit (self.packages.${system}) kiln dist;
+        inherit (self.packages.${system}) kiln dist asok-blog;
         dist-serves = import ./rules/nix/check-dist.nix { inherit pkgs; dist = self.packages.${system}.dist; };
       });
 

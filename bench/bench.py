@@ -36,6 +36,8 @@ ROOT = BENCH.parent
 WORK = BENCH / "work"
 BENCHES = BENCH / "benches"
 TRASH = WORK / ".trash"  # cleared outputs wait here until every timing is done (see Ctx.clear_cmd)
+# The kiln binaries measured: target/release (bench/run builds it), or KILN_BIN_DIR's prebuilt ones.
+BIN_DIR = Path(os.environ["KILN_BIN_DIR"]).resolve() if os.environ.get("KILN_BIN_DIR") else ROOT / "target" / "release"
 
 
 class BenchError(Exception):
@@ -116,6 +118,7 @@ class Ctx:
         self.root = ROOT
         self.bench = BENCH
         self.python = Path(sys.executable)  # the venv's interpreter: peers are installed there
+        self.bin_dir = BIN_DIR
         self._section = section
         self._peers = peers
 
@@ -146,9 +149,9 @@ class Ctx:
             sys.path.remove(str(self.bench))
 
     def bin(self, name: str) -> Path:
-        p = ROOT / "target" / "release" / name
+        p = BIN_DIR / name
         if not p.is_file():
-            raise BenchError(f"{p} is missing: run `cargo build --release` (bench/run does)")
+            raise BenchError(f"{p} is missing: run `cargo build --release` (bench/run does unless KILN_BIN_DIR is set)")
         return p
 
     def reps(self, full: int, quick: int) -> int:
@@ -310,6 +313,13 @@ def cmd_out(args: list[str], cwd: Path | None = None) -> str | None:
 
 
 def kiln_revision() -> str:
+    if BIN_DIR != ROOT / "target" / "release":
+        version = cmd_out([str(BIN_DIR / "kiln"), "--version"]) or "unknown version"
+        return f"prebuilt binaries from KILN_BIN_DIR={BIN_DIR} ({version}); this checkout is at " + _checkout_revision()
+    return _checkout_revision()
+
+
+def _checkout_revision() -> str:
     head = cmd_out(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT)
     if not head:
         return "uncommitted"

@@ -1,6 +1,7 @@
 //! kiln: hermetic, deterministic build actions for web applications. Layers, top to bottom:
-//! `cmd` (each command's arguments and flow; the binaries in src/bin/ only call it), `pipeline`
-//! (the build engine), the runtime profiles (`framework`), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
+//! `cmd` (each command's arguments and flow; the binaries in src/bin/ only call it), the runtime
+//! profiles (`framework`: what the engine is told to build for asok, Django, Assetman), `pipeline`
+//! (the build engine), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
 //! `assemble`, `serve`), and what they share (`fsutil`, `diag`, `cli`). Imports point down only.
 
 pub mod assemble;

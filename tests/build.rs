@@ -1021,3 +1021,30 @@ fn report_is_self_contained_and_renders_in_headless_chromium_without_console_err
         assert!(dom.contains(text), "the rendered DOM lacks {text}");
     }
 }
+
+#[test]
+fn the_framework_is_detected_and_said_and_tool_kiln_sets_flags_the_command_line_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = shop_copy(tmp.path(), "shop");
+    let out = tmp.path().join("dist");
+    let twins = |out: &Path| files_under(out).iter().filter(|f| f.ends_with(".br")).count();
+    let err = ok(&kiln_build(tmp.path(), &["shop", "-o", s(&out), "--no-cache"]));
+    assert!(err.starts_with("kiln build: assetman app (src/templates/"), "{err}");
+    assert!(twins(&out) > 0);
+
+    // [tool.kiln]: every build flag, spelled without dashes; the command line wins.
+    fs::write(src.join("pyproject.toml"), "[project]\nname = \"shop\"\n\n[tool.kiln]\nframework = \"plain\"\ncompress = \"off\"\n").unwrap();
+    let err = ok(&kiln_build(tmp.path(), &["shop", "-o", s(&out), "--no-cache"]));
+    assert!(err.starts_with("kiln build: plain app (chosen with --framework or [tool.kiln])"), "{err}");
+    assert_eq!(twins(&out), 0, "compress = \"off\" from pyproject.toml");
+    ok(&kiln_build(tmp.path(), &["shop", "-o", s(&out), "--no-cache", "--compress", "fast"]));
+    assert!(twins(&out) > 0, "--compress on the command line wins");
+
+    // A key that is no flag is an error at its place, and the dist is left as it was.
+    let before = files_under(&out);
+    fs::write(src.join("pyproject.toml"), "[tool.kiln]\ncompress = \"off\"\nkeep_sources = true\n").unwrap();
+    let o = kiln_build(tmp.path(), &["shop", "-o", s(&out)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("shop/pyproject.toml:3:1: [tool.kiln] keep_sources: kiln build has no --keep-sources"), "{}", stderr(&o));
+    assert_eq!(files_under(&out), before);
+}

@@ -599,26 +599,65 @@ fn nix_dist_is_byte_identical_to_kiln_build() {
     if !nix_ready() {
         return;
     }
+    nix_equals_kiln_build(".#dist", "examples/shop");
+}
+
+/// Files that only asok's layout has: an image's original beside its WebP, templates in place,
+/// uploads, migrations as source.
+const ASOK_MUST: [&str; 7] = [
+    "src/partials/images/cover.jpg",
+    "src/partials/images/cover.webp",
+    "src/partials/html/base.html",
+    "src/pages/page.html",
+    "src/partials/uploads/.gitkeep",
+    "src/migrations/__init__.py",
+    "wsgi.pyc",
+];
+
+/// `.#asok-blog` (mkDist with `framework = "asok"`: source names, a WebP beside each converted
+/// image, templates in place, no twins) is `kiln build examples/asok-blog`, byte for byte.
+#[test]
+fn nix_asok_dist_is_byte_identical_to_kiln_build() {
+    let _g = serial();
+    if !nix_ready() {
+        return;
+    }
+    let dist = nix_equals_kiln_build(".#asok-blog", "examples/asok-blog");
+    // What makes it asok's layout, so that the comparison is not between two shop-like dists.
+    let css = fs::read_to_string(dist.join("src/partials/css/base.css")).unwrap();
+    assert!(css.contains("../images/cover.webp") && css.contains("../images/paper.png"), "{css}");
+    let files = files_under(&dist);
+    for must in ASOK_MUST {
+        assert!(files.iter().any(|f| f == must), "no {must}: {files:?}");
+    }
+    assert!(!files.iter().any(|k| k.ends_with(".br") || k.ends_with(".gz") || k.ends_with(".zst")), "twins in an asok dist");
+}
+
+/// Builds `installable` and `kiln build` of `example` (in the same checkout) and compares them
+/// (bytes and modes); returns a writable copy of the Nix dist.
+fn nix_equals_kiln_build(installable: &str, example: &str) -> PathBuf {
     let co = checkout();
-    let (out, _) = build(co, ".#dist", &[]);
-    let kiln_dist = work().join("kiln-build-dist");
+    let (out, _) = build(co, installable, &[]);
+    let name = example.rsplit('/').next().unwrap();
+    let kiln_dist = work().join(format!("kiln-build-{name}"));
     let _ = fs::remove_dir_all(&kiln_dist);
     // The interpreter the stub nixpkgs' python3 is (the host's), first on PATH for kiln build.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
     let o = run(Command::new(bin("kiln"))
         .arg("build")
-        .arg(co.join("examples/shop"))
+        .arg(co.join(example))
         .arg("-o")
         .arg(&kiln_dist)
         .env("PATH", path)
         .current_dir(work()));
     assert!(
         o.status.success(),
-        "`kiln build examples/shop` failed, so the Nix dist cannot be compared with it (design.md §8):\n{}",
+        "`kiln build {example}` failed, so the Nix dist cannot be compared with it (design.md §8):\n{}",
         stderr(&o)
     );
-    let nix_dist = writable_copy(&out, &work().join("nix-dist"));
+    let nix_dist = writable_copy(&out, &work().join(format!("nix-{name}")));
     assert_same_tree(&nix_dist, &kiln_dist);
+    nix_dist
 }
 
 /// With every switch of rules/nix/features.nix on, mkDist calls the coming tools as design.md §8

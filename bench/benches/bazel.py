@@ -76,7 +76,7 @@ def run(ctx):
     shutil.copytree(app, ws / "app_batch")
     (ws / "app_batch/BUILD.bazel").write_text(BUILD.format(batch="True"))
 
-    env = {"KILN_BIN_DIR": str(ctx.root / "target/release")}
+    env = {"KILN_BIN_DIR": str(ctx.bin_dir)}
     bazel = f"bazel --output_user_root={work / 'bazel-root'} --nohome_rc"
     build = f"{bazel} build --config=offline"
     edit = work / "edit.sh"

@@ -76,7 +76,7 @@ def run(ctx):
 
 
 def measure(ctx, ws: Path, work: Path, python: str, executor: str, want: str):
-    env = {"KILN_BIN_DIR": str(ctx.root / "target/release"), "KILN_PYTHON": python}
+    env = {"KILN_BIN_DIR": str(ctx.bin_dir), "KILN_PYTHON": python}
     bazel = f"bazel --output_user_root={work / 'bazel-root'} --nohome_rc"
     local = f"{bazel} build --config=offline //:dist"
     remote = f"{bazel} build --config=offline --config=remote --remote_executor={executor} //:dist"

@@ -14,37 +14,45 @@
 
 { src                          # the app root (a path)
 , pname
+, framework ? null             # "asok": asok's layout (the defaults marked asok below); null: kiln's
 , keepSource ? false           # ship .py beside __pycache__/*.pyc instead of sourceless .pyc
 , withDb ? false               # ship db.sqlite3*
 , imageOptimization ? false    # IMAGE_OPTIMIZATION=true: WebP twins, references renamed
 , staticRoot ? "src/partials"  # served under `prefix`
 , templateDir ? "src/templates"
-, prefix ? "/s/"
-, compress ? "fast"            # .br/.gz/.zst twins: "fast" (kiln build's default), "max" or "off"
+  # Files with a template extension under these are templates (minified, never renamed), even
+  # inside the static root; asok: its pages and its shared templates.
+, templateDirs ? (if framework == "asok" then [ "src/pages" "src/partials/html" ] else [ templateDir ])
+  # Shipped exactly as they are, even inside the static root; asok: user uploads.
+, verbatimDirs ? (if framework == "asok" then [ "src/partials/uploads" ] else [ ])
+, prefix ? (if framework == "asok" then "/" else "/s/")
+  # .br/.gz/.zst twins: "fast" (kiln build's default), "max" or "off" (asok: its runtime serves none)
+, compress ? (if framework == "asok" then "off" else "fast")
+  # "filename": content-named copies; "source" (asok): every asset keeps its name, references
+  # still follow the WebP renames, and a converted image's original stays beside its WebP.
+, urlStyle ? (if framework == "asok" then "source" else "filename")
 , pycExclude ? [ "src/migrations/**" ]   # shipped as source
 , python3 ? pkgs.python3       # the interpreter the bytecode is for
-, templateExts ? [ "html" ]    # files under templateDir that are templates (the rest is copied)
+, templateExts ? [ "html" ]    # files under templateDirs that are templates (the rest is as elsewhere)
 , lessc ? null                 # LESS compiler executable for include_less blocks (a toolchain input)
 }:
 let
   source = import ./source.nix;
   inherit (builtins) concatStringsSep pathExists;
-  extRegex = "\\.(${concatStringsSep "|" templateExts})$";
   sh = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
 
   empty = name: pkgs.runCommand "${pname}-${name}" { } "mkdir -p $out";
-  subtree = dir: name: dotfiles:
-    if pathExists (src + "/${dir}")
-    then source.subtree { inherit src dir withDb dotfiles; name = "${pname}-${name}"; }
-    else empty name;
-  splitArgs = { inherit src withDb staticRoot templateDir; };
+  # Each file goes to the one derivation its class (source.nix's classOf, dist::classify) says.
+  layout = { inherit staticRoot templateDirs templateExts verbatimDirs; };
+  ofClass = class: name: args: source.${class} ({ inherit src withDb layout; name = "${pname}-${name}"; } // args);
 
   sources = {
-    # Dotfiles under the static root are not served (kiln-hash --all skips them too).
-    static = subtree staticRoot "static-src" false;
-    templates = subtree templateDir "templates-src" true;
-    python = source.python (splitArgs // { name = "${pname}-py-src"; });
-    rest = source.rest (splitArgs // { name = "${pname}-rest-src"; });
+    # The static root's files (dotfiles are not served: kiln-hash --all skips them too).
+    static = if pathExists (src + "/${staticRoot}") then ofClass "static" "static-src" { dir = staticRoot; } else empty "static-src";
+    # The rest keep their path in the app.
+    templates = ofClass "templates" "templates-src" { };
+    python = ofClass "python" "py-src" { };
+    rest = ofClass "rest" "rest-src" { };
   };
 
   useWebp = imageOptimization && features.webp;
@@ -65,13 +73,13 @@ let
     root=${sources.static}
     mkdir -p M W $out
     files "$root" > all
-    grep -E '\.(js|css)$' all > minify || true
+    grep -iE '\.(m?js|cjs|css)$' all > minify || true
     ${if useWebp then ''
       grep -iE '\.(jpe?g|png|gif)$' all > images || true
     '' else ''
       : > images
     ''}
-    grep -vE '\.(js|css)$' all | grep -vxF -f images > other || true
+    grep -viE '\.(m?js|cjs|css)$' all | grep -vxF -f images > other || true
     if [ -s minify ]; then
       sed "s|^|$root/|" minify > minify.params
       kiln-minify --root "$root" -o M @minify.params
@@ -82,7 +90,15 @@ let
     '' else ""}
     { sed 's|^|M/|' minify; files W | sed 's|^|W/|'; sed "s|^|$root/|" other; } > hash.params
     kiln-hash --root M ${if useWebp then "--root W --dep $out/webp.json" else ""} --root "$root" \
-      --prefix ${sh prefix} --compress=${sh compress} -o $out/files --partial $out/static.json @hash.params
+      --url-style ${sh urlStyle} --prefix ${sh prefix} --compress=${sh compress} \
+      -o $out/files --partial $out/static.json @hash.params
+    ${if useWebp && urlStyle == "source" then ''
+      # Under source names, a converted image's original stays beside its WebP (kiln-hash wrote
+      # the original itself when its WebP was not smaller).
+      while IFS= read -r f; do
+        [ -e "$out/files/$f" ] || { mkdir -p "$out/files/$(dirname "$f")"; cp "$root/$f" "$out/files/$f"; }
+      done < images
+    '' else ""}
   '';
 
   # 4: one kiln-hash --block per distinct block that `kiln scan` finds in the templates.
@@ -118,19 +134,15 @@ let
   '';
 
   # 6: templates: blocks and static_url('…') rewritten to versioned URLs, then minified.
-  # Other files in the template directory are copied as they are.
   templates = step "templates" [ ] ''
     root=${sources.templates}
-    files "$root" > all
-    grep -E ${sh extRegex} all | sed "s|^|$root/|" > templates.params || true
-    grep -vE ${sh extRegex} all > copy || true
+    files "$root" | sed "s|^|$root/|" > templates.params
     mkdir -p $out
     if [ -s templates.params ]; then
       kiln-minify --kind html --root "$root" -o $out \
         ${if features.templateRewrite then "--manifest ${manifest}/manifest.json --prefix ${sh prefix}" else ""} \
         @templates.params
     fi
-    while IFS= read -r f; do mkdir -p "$out/$(dirname "$f")"; cp "$root/$f" "$out/$f"; done < copy
   '';
 
   # 7: bytecode, compiled by the flake's python3.
@@ -153,7 +165,7 @@ let
       printf 'manifest.json\t%s\n' ${manifest}/manifest.json
       under ${static}/files ${sh "${staticRoot}/"}
       ${if features.blocks then "under ${blocks}/files ${sh "${staticRoot}/"}" else ""}
-      under ${templates} ${sh "${templateDir}/"}
+      under ${templates} ""
       under ${pyc} ""
       under ${sources.rest} ""
     } | LC_ALL=C sort > dist.params

@@ -39,40 +39,53 @@ let
       !(secretFile name) && !(devFile withDb name) && rel != ".gitignore"
       && type != "unknown";
 
-  under = dir: rel: rel == dir || hasPrefix "${dir}/" rel;
+  under = dir: rel: dir != "" && hasPrefix "${dir}/" rel;
 
-  # The files of `src` outside the static and template roots that ship: its Python when `py`,
-  # everything else otherwise.
-  outsideRoots = py: { src, name, withDb ? false, staticRoot, templateDir }:
+  lower = builtins.replaceStrings
+    [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ]
+    [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  parts = rel: builtins.filter builtins.isString (builtins.split "/" rel);
+
+  # What `kiln build` does with a shipped file at `rel` (dist::classify, in the same order):
+  # "copy" (uploads and the like, and anything else as it is), "template" (minified, never
+  # renamed), "static" (minified, converted, versioned), null (a dotfile under the static root:
+  # not served), "python" (bytecode, or source where pycExclude says so).
+  classOf = { staticRoot, templateDirs, templateExts, verbatimDirs }: rel:
+    let
+      base = lower (baseNameOf rel);
+      ext = let m = builtins.match ".*\\.([^.]*)" base; in if m == null then "" else builtins.head m;
+    in
+    if builtins.any (d: under d rel) verbatimDirs then "copy"
+    else if builtins.any (d: under d rel) templateDirs && elem ext templateExts then "template"
+    else if under staticRoot rel then
+      (if builtins.any (hasPrefix ".") (parts (substring (stringLength staticRoot + 1) (stringLength rel) rel))
+       then null else "static")
+    else if hasSuffix ".py" base then "python"
+    else "copy";
+
+  # The shipped files of `src` under `dir` ("" for all) of one class, as their own store path
+  # (named `name`), laid out as in `dir`.
+  ofClass = class: { src, name, layout, dir ? "", withDb ? false }:
     builtins.path {
       inherit name;
-      path = src;
+      path = if dir == "" then src else src + "/${dir}";
       filter = path: type:
         let rel = relTo src path; in
         shipped { inherit withDb; } rel type
-        && !(under staticRoot rel) && !(under templateDir rel)
-        && (type == "directory" || hasSuffix ".py" rel == py);
+        && (type == "directory" || classOf layout rel == class);
     };
 in
 {
   inherit hasPrefix hasSuffix;
 
-  # The files of `src` under `dir` that ship, as their own store path (named `name`).
-  subtree = { src, dir, name, withDb ? false, dotfiles ? true }:
-    builtins.path {
-      inherit name;
-      path = src + "/${dir}";
-      filter = path: type:
-        let rel = relTo (src + "/${dir}") path; in
-        shipped { inherit withDb; } "${dir}/${rel}" type
-        && (dotfiles || !(hasPrefix "." (baseNameOf rel)));
-    };
+  inherit classOf;
 
-  # The shipped .py files of `src` (and only them), outside the static and template roots.
-  python = outsideRoots true;
-
-  # Everything else that ships as is: not Python, not under the static or template roots.
-  rest = outsideRoots false;
+  # By class: the static root's files (laid out under it), and the templates, Python and the
+  # rest of the app (laid out as in the app).
+  static = ofClass "static";
+  templates = ofClass "template";
+  python = ofClass "python";
+  rest = ofClass "copy";
 
   # kiln's own crate: what cargo needs, plus the binaries a `cargo build --release` left in
   # target/release (only the offline stub nixpkgs installs those; real nixpkgs compiles from

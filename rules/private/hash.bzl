@@ -95,7 +95,11 @@ def _kiln_hashed_impl(ctx):
 _HASH_ATTRS = {
     "prefix": attr.string(default = "/s/", doc = "URL prefix the static root is served under"),
     "cdn_prefix": attr.string(doc = "Absolute URLs written into outputs use this prefix instead (a CDN origin)"),
-    "url_style": attr.string(default = "filename", values = ["filename", "assetman"]),
+    "url_style": attr.string(
+        default = "filename",
+        values = ["filename", "assetman", "source"],
+        doc = "filename: content-named copies; assetman: Assetman's URLs; source: every file keeps its name (asok), references still follow WebP renames",
+    ),
     "compress": attr.string(
         default = "fast",
         values = ["off", "fast", "max"],

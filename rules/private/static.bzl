@@ -4,7 +4,7 @@ load(":hash.bzl", "kiln_assets", "kiln_hashed")
 load(":minify.bzl", "kiln_minify")
 load(":webp.bzl", "kiln_webp")
 
-_MINIFY = ["js", "css"]
+_MINIFY = ["js", "mjs", "cjs", "css"]
 _IMAGES = ["jpg", "jpeg", "png", "gif"]
 
 def _ext(key):
@@ -22,6 +22,7 @@ def kiln_static(
         batch = False,
         prefix = "/s/",
         compress = "fast",
+        url_style = "filename",
         visibility = None):
     """Versions every file of a static root (steps 1–3 of the pipeline, docs/design.md §8).
 
@@ -43,6 +44,10 @@ def kiln_static(
         other (a cycle, legal in ES modules) are versioned together in one action, which is
         named after the first of them (`<name>_hash/<first key>`).
       webp: convert images to WebP first (IMAGE_OPTIMIZATION=true in the app's .env).
+      url_style: "filename" (content-named copies), "assetman", or "source" (every file keeps its
+        name, for runtimes that look assets up by name, such as asok; references still follow
+        the WebP renames). With "source", a converted image's original is not in the output:
+        ship it from the sources (kiln_dist `data`), as examples/asok-blog/BUILD.bazel does.
     """
     keys = {}
     for s in srcs:
@@ -57,7 +62,7 @@ def kiln_static(
             if k not in keys:
                 fail("kiln_static %s: deps names %s, which is not in srcs" % (name, k))
     if batch:
-        _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility)
+        _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, url_style, visibility)
         return
 
     # One kiln_hashed per asset, or per import cycle (its modules share one version, computed
@@ -92,6 +97,7 @@ def kiln_static(
             deps = sorted(dep_labels),
             prefix = prefix,
             compress = compress,
+            url_style = url_style,
         )
     kiln_assets(name = name, srcs = sorted(hashed_srcs.keys()), visibility = visibility)
 
@@ -126,7 +132,7 @@ def _cycle_groups(deps):
             groups[m] = members
     return groups
 
-def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visibility):
+def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, url_style, visibility):
     to_minify = []
     images = []
     rest = []
@@ -145,5 +151,5 @@ def _batch(name, keys, root, minify, webp, webp_quality, prefix, compress, visib
     if images:
         kiln_webp(name = name + "_webp", srcs = images, root = root, quality = webp_quality)
         srcs.append(":%s_webp" % name)
-    kiln_hashed(name = name + "_all", srcs = srcs, root = root, prefix = prefix, compress = compress)
+    kiln_hashed(name = name + "_all", srcs = srcs, root = root, prefix = prefix, compress = compress, url_style = url_style)
     kiln_assets(name = name, srcs = [":%s_all" % name], visibility = visibility)

@@ -1,13 +1,22 @@
 //! Which files of an app ship, and how: one rule (`classify`) for `kiln build`, mirrored by the
 //! Bazel and Nix file lists, and the generated `.env.production`.
 
-/// Where an app keeps what (paths relative to the app root, `/`-separated).
+/// Where an app keeps what (paths relative to the app root, `/`-separated). A framework
+/// profile fills it (src/framework).
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The static tree (empty: the static files do not come from the tree).
     pub static_root: String,
-    pub templates: String,
-    pub migrations: String,
+    /// Directories whose files with one of `template_exts` are templates. They take precedence
+    /// over the static root, which may hold one (asok's `src/partials/html`).
+    pub template_dirs: Vec<String>,
     pub template_exts: Vec<String>,
+    /// Directories and files whose `.py` ship as source (migrations, Django's manage.py).
+    pub python_source: Vec<String>,
+    /// Directories that ship exactly as they are, even inside the static root (uploads).
+    pub verbatim_dirs: Vec<String>,
+    /// The framework's own build outputs in the tree (Django's STATIC_ROOT): never shipped.
+    pub outputs: Vec<String>,
     pub with_db: bool,
 }
 
@@ -15,9 +24,11 @@ impl Default for Layout {
     fn default() -> Self {
         Layout {
             static_root: "src/partials".into(),
-            templates: "src/templates".into(),
-            migrations: "src/migrations".into(),
+            template_dirs: vec!["src/templates".into()],
             template_exts: vec!["html".into()],
+            python_source: vec!["src/migrations".into()],
+            verbatim_dirs: Vec::new(),
+            outputs: Vec::new(),
             with_db: false,
         }
     }
@@ -146,17 +157,24 @@ pub fn classify(rel: &str, layout: &Layout) -> Class {
         return Class::RootGitignore;
     }
     let under = |dir: &str| !dir.is_empty() && rel.len() > dir.len() && rel.starts_with(dir) && rel.as_bytes()[dir.len()] == b'/';
+    if layout.outputs.iter().any(|d| under(d)) {
+        return Class::DevArtifact;
+    }
+    if layout.verbatim_dirs.iter().any(|d| under(d)) {
+        return Class::Copy;
+    }
+    let is_template = lower.rsplit_once('.').is_some_and(|(_, x)| layout.template_exts.iter().any(|e| e == x));
+    if is_template && layout.template_dirs.iter().any(|d| under(d)) {
+        return Class::Template;
+    }
     if under(&layout.static_root) {
         // Like `kiln-hash --all`: dotfiles in the static tree are not served.
         let inner = &rel[layout.static_root.len() + 1..];
         return if inner.split('/').any(|p| p.starts_with('.')) { Class::DevArtifact } else { Class::Static };
     }
-    if under(&layout.templates) {
-        let is_template = lower.rsplit_once('.').is_some_and(|(_, x)| layout.template_exts.iter().any(|e| e == x));
-        return if is_template { Class::Template } else { Class::Copy };
-    }
     if lower.ends_with(".py") {
-        return if under(&layout.migrations) { Class::PythonSource } else { Class::Python };
+        let as_source = layout.python_source.iter().any(|d| under(d) || rel == d);
+        return if as_source { Class::PythonSource } else { Class::Python };
     }
     Class::Copy
 }
@@ -209,6 +227,31 @@ mod tests {
         }
         assert_eq!(classify("db.sqlite3", &Layout { with_db: true, ..Layout::default() }), Class::Copy);
         for (rel, want) in [("a/.DS_Store", Class::DevArtifact), ("Thumbs.DB", Class::DevArtifact), ("x/defs.BZL", Class::DevArtifact), ("a/build", Class::Copy)] {
+            assert_eq!(classify(rel, &l), want, "{rel}");
+        }
+    }
+
+    #[test]
+    fn template_dirs_inside_the_static_root_win_and_uploads_ship_as_they_are() {
+        // asok's layout: shared templates live in the static root, uploads are data.
+        let l = Layout {
+            template_dirs: vec!["src/pages".into(), "src/partials/html".into()],
+            verbatim_dirs: vec!["src/partials/uploads".into()],
+            python_source: vec!["src/migrations".into(), "manage.py".into()],
+            outputs: vec!["staticfiles".into()],
+            ..Layout::default()
+        };
+        for (rel, want) in [
+            ("src/partials/html/base.html", Class::Template),
+            ("src/partials/html/icon.svg", Class::Static),
+            ("src/pages/products/page.html", Class::Template),
+            ("src/pages/products/page.py", Class::Python),
+            ("src/partials/uploads/a.png", Class::Copy),
+            ("src/partials/uploads/.gitkeep", Class::Copy),
+            ("src/partials/css/base.css", Class::Static),
+            ("manage.py", Class::PythonSource),
+            ("staticfiles/admin/css/base.css", Class::DevArtifact),
+        ] {
             assert_eq!(classify(rel, &l), want, "{rel}");
         }
     }

@@ -70,7 +70,7 @@ fn run(args: &CompileArgs) -> Result<usize, Errors> {
         .into_par_iter()
         .map(|e| match e.kind {
             EntryKind::LinkOutside => Err(one(BuildError::Message(format!("{}: symlink points outside the static dir", fsutil::display(&e.path))))),
-            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, b)).map_err(one),
+            _ => fsutil::read(&e.path).map(|b| StaticFile::new(e.rel, e.path.clone(), b)).map_err(one),
         })
         .collect();
     let statics = problems.keep(read);
@@ -95,6 +95,8 @@ fn run(args: &CompileArgs) -> Result<usize, Errors> {
         webp: false,
         minify_static: true,
         minify_templates: false,
+        webp_beside: false,
+        also_source_names: false,
         static_label: String::new(),
         template_label: "templates/".into(),
     };

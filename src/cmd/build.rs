@@ -1,10 +1,12 @@
-//! `kiln build`: asok's flags onto the engine's `BuildConfig`, then the summary (and the report).
+//! `kiln build`: the framework profile (detected, or chosen), `[tool.kiln]` and asok's flags onto
+//! the engine's `BuildConfig`, then the summary (and the report).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::assemble::Layout;
+use crate::framework::{self, Framework, Overrides};
 use crate::fsutil;
 use crate::hash::{Compression, UrlStyle};
 use crate::pipeline::{self, default_cache_dir, BuildConfig, Outcome};
@@ -41,15 +43,19 @@ pub struct BuildArgs {
     /// Convert images to WebP: `auto` follows IMAGE_OPTIMIZATION (environment, then the app's .env).
     #[arg(long, value_enum, default_value = "auto")]
     pub image_optimization: Toggle,
-    /// Static root, relative to SRC.
-    #[arg(long, default_value = "src/partials")]
-    pub static_root: String,
-    /// Template directory, relative to SRC.
-    #[arg(long, default_value = "src/templates")]
-    pub templates: String,
-    /// URL prefix the static root is served under.
-    #[arg(long, default_value = "/s/")]
-    pub prefix: String,
+    /// The runtime that serves the dist (default: detected from the tree, and said).
+    #[arg(long, value_enum)]
+    pub framework: Option<Framework>,
+    /// Static root, relative to SRC (default: the framework's, e.g. src/partials).
+    #[arg(long)]
+    pub static_root: Option<String>,
+    /// Template directory, relative to SRC (default: the framework's, e.g. src/templates).
+    #[arg(long)]
+    pub templates: Option<String>,
+    /// URL prefix the static root is served under (default: the framework's: /s/, / for asok,
+    /// STATIC_URL for Django).
+    #[arg(long)]
+    pub prefix: Option<String>,
     /// Absolute URLs written into outputs use this prefix (a CDN origin).
     #[arg(long)]
     pub cdn_prefix: Option<String>,
@@ -82,17 +88,36 @@ pub enum Toggle {
 }
 
 impl BuildArgs {
-    /// The engine's configuration for these flags.
-    pub fn config(&self) -> BuildConfig {
+    /// The engine's configuration for these flags and the app's framework (which may have to be
+    /// asked: Django's finders).
+    pub fn config(&self) -> Result<BuildConfig, framework::FrameworkError> {
         let cache_dir = (!self.no_cache).then(|| {
             let abs_out = fsutil::absolute_lexical(&self.out).unwrap_or_else(|_| self.out.clone());
             self.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&abs_out))
         });
-        BuildConfig {
+        let overrides = Overrides {
+            framework: self.framework,
+            static_root: self.static_root.clone(),
+            templates: self.templates.clone(),
+            prefix: self.prefix.clone(),
+        };
+        let p = framework::profile(&self.src, &self.python, &overrides)?;
+        Ok(BuildConfig {
             src: self.src.clone(),
             out: self.out.clone(),
-            layout: Layout { static_root: self.static_root.clone(), templates: self.templates.clone(), with_db: self.with_db, ..Layout::default() },
-            prefix: self.prefix.clone(),
+            layout: Layout {
+                static_root: p.static_root,
+                template_dirs: p.template_dirs,
+                template_exts: p.template_exts,
+                python_source: p.python_source,
+                verbatim_dirs: p.verbatim_dirs,
+                outputs: p.outputs,
+                with_db: self.with_db,
+            },
+            naming: p.naming,
+            found: p.statics,
+            framework: format!("{} app ({})", p.framework.name(), p.reason),
+            prefix: p.url_prefix,
             cdn_prefix: self.cdn_prefix.clone(),
             url_style: UrlStyle::Filename,
             targets: self.targets.clone(),
@@ -106,8 +131,30 @@ impl BuildArgs {
             explain: self.explain,
             cache_dir,
             progress: !self.quiet,
-        }
+        })
     }
+}
+
+/// `kiln build`'s flags alone, for re-reading the command line under `[tool.kiln]`.
+#[derive(clap::Parser)]
+#[command(name = "kiln build", args_override_self = true)]
+struct BuildCommand {
+    #[command(flatten)]
+    args: BuildArgs,
+}
+
+/// The arguments with `[tool.kiln]` of SRC's pyproject.toml beneath them: the file's settings
+/// come first, so every flag given on the command line (`user`, after `build`) wins.
+pub fn with_pyproject(args: BuildArgs, user: &[std::ffi::OsString]) -> Result<BuildArgs, String> {
+    use clap::CommandFactory;
+    let cmd = BuildCommand::command();
+    let known: Vec<(String, bool)> = cmd.get_arguments().filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values()))).collect();
+    let from_file = framework::pyproject::tool_kiln_args(&args.src, &known).map_err(|e| e.to_string())?;
+    if from_file.is_empty() {
+        return Ok(args);
+    }
+    let argv = std::iter::once("kiln build".into()).chain(from_file.into_iter().map(Into::into)).chain(user.iter().cloned());
+    <BuildCommand as clap::Parser>::try_parse_from(argv).map(|b| b.args).map_err(|e| e.to_string())
 }
 
 /// IMAGE_OPTIMIZATION from the environment, else from the app's `.env` (read, never shipped).
@@ -130,7 +177,15 @@ fn image_optimization(src: &Path, toggle: Toggle) -> bool {
 }
 
 pub fn main(args: BuildArgs) -> ExitCode {
-    let config = args.config();
+    let user: Vec<std::ffi::OsString> = crate::cli::args_with_params().unwrap_or_default().into_iter().skip_while(|a| a != "build").skip(1).collect();
+    let args = match with_pyproject(args, &user) {
+        Ok(a) => a,
+        Err(e) => return crate::cli::fail([e]),
+    };
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => return crate::cli::fail([e]),
+    };
     if let Some(problem) = config.output_problem() {
         return crate::cli::usage(problem);
     }
@@ -156,6 +211,7 @@ pub fn main(args: BuildArgs) -> ExitCode {
 }
 
 fn print_summary(args: &BuildArgs, o: &Outcome, took: Duration) {
+    eprintln!("kiln build: {}", o.framework);
     eprintln!(
         "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache) in {:.0} ms",
         o.files_in,

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::pipeline::Naming;
+
 /// The runtimes kiln builds for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -36,22 +38,6 @@ impl Framework {
             Framework::Plain => "plain",
         }
     }
-}
-
-/// How the dist names the static files, which is how the runtime finds them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Naming {
-    /// Content-named copies (`css/app.<v12>.css`) and kiln's `manifest.json` (Assetman's three
-    /// sections); templates rewritten so blocks and `static_url` calls name those copies.
-    Versioned,
-    /// Every file under its source name (minified; a WebP beside each converted image), since
-    /// the runtime looks assets up by name (asok's `static()`); references to converted images
-    /// are rewritten.
-    SourceNames,
-    /// collectstatic's layout under `static_root` (relative to the app): every file under its
-    /// name and under its hashed name, and Django's manifest `manifest_name` when the storage
-    /// reads one.
-    Django { static_root: String, manifest_name: Option<String> },
 }
 
 /// What a profile tells the engine. Paths are relative to the app root, `/`-separated.
@@ -115,7 +101,7 @@ pub fn detect(src: &Path) -> (Framework, String) {
 /// The profile for `src`: detected, or the one `overrides` names.
 pub fn profile(src: &Path, python: &Path, overrides: &Overrides) -> Result<Profile, FrameworkError> {
     let (framework, reason) = match overrides.framework {
-        Some(f) => (f, "chosen with --framework".to_string()),
+        Some(f) => (f, "chosen with --framework or [tool.kiln]".to_string()),
         None => detect(src),
     };
     let mut p = match framework {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::cache::{Built, Cache, Read};
-use super::{blocks, templates, twins, webp, BuildConfig, BuildError, Errors, Problems};
+use super::{blocks, templates, twins, webp, BuildConfig, BuildError, Errors, Naming, Problems};
 use crate::assemble::Content;
 use crate::fsutil;
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
@@ -29,27 +29,36 @@ pub struct AssetOptions {
     pub webp: bool,
     pub minify_static: bool,
     pub minify_templates: bool,
+    /// A converted image keeps its original beside the WebP (references still go to the WebP).
+    pub webp_beside: bool,
+    /// Each asset is also written under its source name (collectstatic's layout).
+    pub also_source_names: bool,
     /// Prefixes that name units in `--explain` (the static root's and the template dir's path in the app).
     pub static_label: String,
     pub template_label: String,
 }
 
 impl AssetOptions {
-    /// `kiln build`'s: static files and templates minified, units named by their path in the app.
+    /// `kiln build`'s: static files and templates minified, units named by their path in the
+    /// app, files named as the runtime looks them up.
     pub fn of(config: &BuildConfig) -> AssetOptions {
-        let (static_label, template_label) = config.prefixes();
+        let source_names = config.naming == Naming::SourceNames;
         AssetOptions {
             prefix: config.prefix.clone(),
             cdn_prefix: config.cdn_prefix.clone(),
-            url_style: config.url_style,
+            url_style: if source_names { UrlStyle::Source } else { config.url_style },
             targets: config.targets.clone(),
-            compress: config.compress,
+            // asok's runtime serves files by name and knows no precompressed twins.
+            compress: if source_names { Compression::Off } else { config.compress },
             lessc: config.lessc.clone(),
             webp: config.webp,
             minify_static: true,
             minify_templates: true,
-            static_label,
-            template_label,
+            webp_beside: source_names,
+            also_source_names: matches!(config.naming, Naming::Django { .. }),
+            static_label: config.out_prefix(),
+            // Templates are named by their path in the app.
+            template_label: String::new(),
         }
     }
 
@@ -59,17 +68,20 @@ impl AssetOptions {
     }
 }
 
-/// A file of the static root: its key (its path under the root), bytes, and their md5.
+/// A static file: its key (its path under the static root, or the name the framework finds it
+/// by), where it was read, its bytes and their md5.
 pub struct StaticFile {
     pub key: String,
+    /// Errors name it; Django's files may live outside the app.
+    pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub md5: String,
 }
 
 impl StaticFile {
-    pub fn new(key: String, bytes: Vec<u8>) -> StaticFile {
+    pub fn new(key: String, path: PathBuf, bytes: Vec<u8>) -> StaticFile {
         let md5 = md5_hex(&bytes);
-        StaticFile { key, bytes, md5 }
+        StaticFile { key, path, bytes, md5 }
     }
 }
 
@@ -102,9 +114,9 @@ impl Laps {
 pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Errors> {
     let mut laps = Laps { stages: Vec::new(), clock: Instant::now() };
     let mopts = MinifyOptions { targets: minify::css::targets(&o.targets).map_err(|e| super::one(BuildError::Message(e)))?, js_mode: minify::JsMode::Detect };
-    let (static_files, renames) = minify_and_convert(static_root, &statics, o, &mopts, cache)?;
+    let (static_files, renames) = minify_and_convert(&statics, o, &mopts, cache)?;
     laps.lap("minify and webp");
-    let (static_manifest, mut static_out) = version(static_root, &static_files, renames, o, cache)?;
+    let (static_manifest, mut static_out) = version(static_root, &statics, &static_files, renames, o, cache)?;
     laps.lap("hash");
     let (block_manifest, block_out) = blocks::compile(static_root, &static_files, templates, &static_manifest, o, &mopts, cache)?;
     static_out.extend(block_out);
@@ -124,7 +136,6 @@ type Renames = BTreeMap<String, String>;
 /// Steps 1–2: each static file minified (JS, CSS) or converted to WebP (an image, when asked),
 /// else as it is; one unit each. Returns the files by key, and the renames WebP made.
 fn minify_and_convert(
-    static_root: &Path,
     statics: &[StaticFile],
     o: &AssetOptions,
     mopts: &MinifyOptions,
@@ -135,8 +146,8 @@ fn minify_and_convert(
     type Converted = (String, Built, Option<String>);
     let results: Vec<Result<Converted, Errors>> = statics
         .par_iter()
-        .map(|StaticFile { key, bytes, md5 }| {
-            let shown = fsutil::display(&static_root.join(key));
+        .map(|StaticFile { key, path, bytes, md5 }| {
+            let shown = fsutil::display(path);
             if let Some(kind) = Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
                 let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
                 let name = format!("minify {}{key}", o.static_label);
@@ -148,7 +159,7 @@ fn minify_and_convert(
             }
             match crate::webp::webp_rel(key).filter(|_| o.webp) {
                 Some(webp_key) => {
-                    let unit_rel = format!("{}/{key}", fsutil::display(static_root));
+                    let unit_rel = format!("{}{key}", o.static_label);
                     let (outs, rename) = webp::convert(cache, &unit_rel, key, &webp_key, bytes, md5, &shown)?;
                     Ok((key.clone(), outs, rename))
                 }
@@ -182,14 +193,16 @@ pub fn in_bytes(outputs: super::cache::Outputs) -> Result<Built, Errors> {
 /// Step 3: versions (stylesheets' references rewritten) and each versioned file's twins.
 fn version(
     static_root: &Path,
+    statics: &[StaticFile],
     static_files: &BTreeMap<String, Vec<u8>>,
     renames: BTreeMap<String, String>,
     o: &AssetOptions,
     cache: &Cache,
 ) -> Result<(Manifest, BTreeMap<String, Content>), Errors> {
     let known = Manifest { renames: renames.clone(), ..Manifest::default() };
-    let inputs: Vec<Input> =
-        static_files.iter().map(|(key, bytes)| Input { key: key.clone(), path: static_root.join(key), bytes: Some(bytes.clone()) }).collect();
+    let paths: BTreeMap<&str, &Path> = statics.iter().map(|f| (f.key.as_str(), f.path.as_path())).collect();
+    let path_of = |key: &str| paths.get(key).map(|p| p.to_path_buf()).unwrap_or_else(|| static_root.join(key));
+    let inputs: Vec<Input> = static_files.iter().map(|(key, bytes)| Input { key: key.clone(), path: path_of(key), bytes: Some(bytes.clone()) }).collect();
     let hashed = hash::hash_batch(&inputs, &known, &o.hash_options()).map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
     let mut static_manifest = hash::partial(&hashed);
     static_manifest.renames = renames;
@@ -197,7 +210,19 @@ fn version(
         hashed.into_iter().flat_map(|h| h.outputs.into_iter().map(move |(rel, bytes)| (h.key.clone(), rel, Content::from(bytes)))).collect();
     let twins: Vec<Result<(String, super::cache::Outputs), BuildError>> =
         versioned.par_iter().map(|(key, rel, content)| Ok((key.clone(), twins::twins(cache, key, rel, content, o.compress)?))).collect();
-    let mut static_out: BTreeMap<String, Content> = versioned.into_iter().map(|(_, rel, content)| (rel, content)).collect();
+    let mut static_out: BTreeMap<String, Content> = BTreeMap::new();
+    for (key, rel, content) in versioned {
+        if o.also_source_names && rel != key {
+            static_out.insert(key, content.clone());
+        }
+        static_out.insert(rel, content);
+    }
+    // The original of a converted image stays where it was, as it was; references go to the WebP.
+    if o.webp_beside {
+        for f in statics.iter().filter(|f| static_manifest.renames.contains_key(&f.key)) {
+            static_out.insert(f.key.clone(), Content::from(f.bytes.clone()));
+        }
+    }
     for r in twins {
         let (key, outs) = r.map_err(super::one)?;
         if let Some(entry) = static_manifest.assets.get_mut(&key) {

@@ -131,6 +131,12 @@ pub struct BuildConfig {
     /// The dist directory (built beside it and swapped in only when the build succeeds).
     pub out: PathBuf,
     pub layout: Layout,
+    /// How the dist names static files: how the runtime finds them.
+    pub naming: Naming,
+    /// Static files the framework finds outside the static root (Django's finders): name → file.
+    pub found: Vec<(String, PathBuf)>,
+    /// The runtime the dist is made for, and why (said in the summary).
+    pub framework: String,
     /// URL prefix the static root is served under.
     pub prefix: String,
     /// Absolute URLs written into outputs use this prefix (a CDN origin).
@@ -176,11 +182,40 @@ impl BuildConfig {
         })
     }
 
-    /// The static root's and the template dir's paths in the app, each with one trailing `/`.
-    pub fn prefixes(&self) -> (String, String) {
-        let dir = |d: &str| format!("{}/", d.trim_end_matches('/'));
-        (dir(&self.layout.static_root), dir(&self.layout.templates))
+    /// The static root's path in the app with one trailing `/` (empty: no static root).
+    pub fn static_prefix(&self) -> String {
+        let root = self.layout.static_root.trim_end_matches('/');
+        if root.is_empty() {
+            String::new()
+        } else {
+            format!("{root}/")
+        }
     }
+
+    /// Where the processed static files go in the dist, with one trailing `/`.
+    pub fn out_prefix(&self) -> String {
+        match &self.naming {
+            Naming::Django { static_root, .. } => format!("{}/", static_root.trim_end_matches('/')),
+            _ => self.static_prefix(),
+        }
+    }
+}
+
+/// How the dist names the static files, which is how the runtime finds them (a framework
+/// profile chooses; docs/design.md §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// Content-named copies (`css/app.<v12>.css`) and kiln's `manifest.json` (Assetman's three
+    /// sections); templates rewritten so blocks and `static_url` calls name those copies.
+    Versioned,
+    /// Every file under its source name (minified; a WebP beside each converted image), since
+    /// the runtime looks assets up by name (asok's `static()`); references to converted images
+    /// are rewritten.
+    SourceNames,
+    /// collectstatic's layout under `static_root` (relative to the app): every file under its
+    /// name and under its hashed name, and Django's manifest `manifest_name` when the storage
+    /// reads one.
+    Django { static_root: String, manifest_name: Option<String> },
 }
 
 /// The whole build, in the order of docs/design.md §8. Errors: every problem found, one line
@@ -218,7 +253,7 @@ pub fn build(config: &BuildConfig) -> Result<Outcome, Errors> {
     clock.next("assemble");
     clock.nest(&assets.stages);
     let manifest = std::mem::take(&mut assets.manifest);
-    let files = output::dist_files(config, &tree, pyc, assets)?;
+    let files = output::dist_files(config, &tree, pyc, assets, &manifest)?;
     let known = memo.map(Memo::into_written).unwrap_or_default();
     let written = output::write(config, &files, &known)?;
     cache.save().map_err(one)?;

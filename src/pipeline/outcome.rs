@@ -25,6 +25,9 @@ pub struct KindStats {
 /// What a build did.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The runtime the dist is made for, and why (`asok app (wsgi.py builds an Asok() app)`).
+    #[serde(default)]
+    pub framework: String,
     pub files_in: usize,
     pub files_out: usize,
     pub kinds: BTreeMap<String, KindStats>,
@@ -106,12 +109,15 @@ pub fn unchanged(mut previous: Outcome, stages: Vec<(String, f64)>, explain: boo
 
 /// The outcome of a build that wrote `files`.
 pub fn summarize(config: &BuildConfig, tree: &Tree, templates: &[Template], merged: &Manifest, files: &[DistFile], cache: &Cache, stages: Vec<(String, f64)>) -> Outcome {
-    let (static_prefix, template_prefix) = config.prefixes();
-    let mut outcome = Outcome { files_in: tree.files_in, files_out: files.len(), stages, ..Outcome::default() };
-    let blocks_dir = format!("{static_prefix}f/");
+    let out_prefix = config.out_prefix();
+    let mut outcome = Outcome { framework: config.framework.clone(), files_in: tree.files_in, files_out: files.len(), stages, ..Outcome::default() };
+    let blocks_dir = format!("{out_prefix}f/");
+    // Input sizes by the path a dist file is traced back to (found files: under the output prefix).
+    let found: BTreeMap<String, u64> = tree.found.iter().map(|f| (format!("{out_prefix}{}", f.key), f.bytes.len() as u64)).collect();
+    let size_in = |r: &String| tree.sources.get(r).map(|s| s.bytes.len() as u64).or_else(|| found.get(r).copied());
     for f in files {
-        let src_rel = source_of(&f.dest, &static_prefix, merged);
-        let b = src_rel.as_ref().and_then(|r| tree.sources.get(r)).map(|s| s.bytes.len() as u64).unwrap_or(0);
+        let src_rel = source_of(&f.dest, &out_prefix, merged);
+        let b = src_rel.as_ref().and_then(size_in).unwrap_or(0);
         let is_block = f.dest.starts_with(&blocks_dir) && kind_name(&f.dest) != "precompressed";
         let k = outcome.kinds.entry(if is_block { "blocks (new)".to_string() } else { kind_name(&f.dest) }).or_default();
         k.files += 1;
@@ -119,7 +125,7 @@ pub fn summarize(config: &BuildConfig, tree: &Tree, templates: &[Template], merg
         k.bytes_out += f.content.len();
         outcome.files.push((f.dest.clone(), b, f.content.len()));
     }
-    outcome.edges = edges(merged, templates, &template_prefix);
+    outcome.edges = edges(merged, templates);
     outcome.explain = cache.explained();
     outcome.cache_hits = cache.hits();
     outcome.units = cache.units();
@@ -127,7 +133,7 @@ pub fn summarize(config: &BuildConfig, tree: &Tree, templates: &[Template], merg
 }
 
 /// The asset graph, sorted: asset → its deps, block → its assets, template → its blocks and URLs.
-fn edges(merged: &Manifest, templates: &[Template], template_prefix: &str) -> Vec<(String, String)> {
+fn edges(merged: &Manifest, templates: &[Template]) -> Vec<(String, String)> {
     let mut edges = Vec::new();
     for (key, e) in &merged.assets {
         edges.extend(e.deps.iter().map(|d| (key.clone(), d.clone())));
@@ -136,7 +142,7 @@ fn edges(merged: &Manifest, templates: &[Template], template_prefix: &str) -> Ve
         edges.extend(b.paths.iter().map(|p| (key.clone(), p.clone())));
     }
     for t in templates {
-        let name = format!("{template_prefix}{}", t.name);
+        let name = t.name.clone();
         edges.extend(t.scan.blocks.iter().map(|b| (name.clone(), scan::block_key(&b.paths))));
         edges.extend(t.scan.static_urls.iter().map(|u| (name.clone(), u.path.clone())));
     }

@@ -6,12 +6,14 @@ use super::assets::AssetsOut;
 use super::cache::Outputs;
 use super::memo::{write_if_changed, Update};
 use super::sources::Tree;
-use super::{BuildConfig, BuildError, Errors};
+use super::{BuildConfig, BuildError, Errors, Naming};
+use crate::fsutil;
+use crate::manifest::{self, Manifest};
 use crate::assemble::{env_production, write_dist, Class, Content, DistFile, WrittenFile};
 
 /// Every file of the dist, sorted by destination; two for one path is an error.
-pub fn dist_files(config: &BuildConfig, tree: &Tree, pyc: Outputs, assets: AssetsOut) -> Result<Vec<DistFile>, Errors> {
-    let (static_prefix, template_prefix) = config.prefixes();
+pub fn dist_files(config: &BuildConfig, tree: &Tree, pyc: Outputs, assets: AssetsOut, manifest: &Manifest) -> Result<Vec<DistFile>, Errors> {
+    let out_prefix = config.out_prefix();
     let file = |dest: String, content: Content, executable: bool| DistFile { dest, content, executable };
     let mut dist: Vec<DistFile> = Vec::new();
     for (rel, s) in &tree.sources {
@@ -25,8 +27,14 @@ pub fn dist_files(config: &BuildConfig, tree: &Tree, pyc: Outputs, assets: Asset
         }
     }
     dist.extend(pyc.into_iter().map(|(rel, content)| file(rel, content, false)));
-    dist.extend(assets.static_out.into_iter().map(|(rel, content)| file(format!("{static_prefix}{rel}"), content, false)));
-    dist.extend(assets.templates.into_iter().map(|(name, content)| file(format!("{template_prefix}{name}"), content, false)));
+    dist.extend(assets.static_out.into_iter().map(|(rel, content)| file(format!("{out_prefix}{rel}"), content, false)));
+    dist.extend(assets.templates.into_iter().map(|(name, content)| file(name, content, false)));
+    // kiln's manifest (Assetman's sections: what `kiln serve` and the next build read), and
+    // Django's staticfiles.json where its storage reads one.
+    if let Naming::Django { manifest_name: Some(name), .. } = &config.naming {
+        let json = fsutil::stable_json(&manifest::django_staticfiles(manifest));
+        dist.push(file(format!("{out_prefix}{name}"), json.into(), false));
+    }
     dist.push(file("manifest.json".into(), assets.manifest_json.into(), false));
     dist.push(file(".env.production".into(), env_production().into(), false));
     dist.sort_by(|a, b| a.dest.cmp(&b.dest));

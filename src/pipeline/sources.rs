@@ -26,6 +26,8 @@ pub struct Tree {
     /// Files found, read or not (the summary's "files in").
     pub files_in: usize,
     pub sources: BTreeMap<String, Source>,
+    /// Static files the framework found outside the static root (Django's finders), read.
+    pub found: Vec<StaticFile>,
 }
 
 impl Tree {
@@ -33,12 +35,18 @@ impl Tree {
         self.sources.iter().filter(move |(_, s)| s.class == class)
     }
 
-    /// The files of the static root, keyed by their path under it.
+    /// The static files: those the framework found, and the static root's, keyed by their path
+    /// under it.
     pub fn statics(&self, config: &BuildConfig) -> Vec<StaticFile> {
-        let (static_prefix, _) = config.prefixes();
-        self.of_class(Class::Static)
-            .map(|(rel, s)| StaticFile { key: rel[static_prefix.len()..].to_string(), bytes: s.bytes.clone(), md5: s.md5.clone() })
-            .collect()
+        let static_prefix = config.static_prefix();
+        let found = self.found.iter().map(|f| StaticFile { key: f.key.clone(), path: f.path.clone(), bytes: f.bytes.clone(), md5: f.md5.clone() });
+        let root = self.of_class(Class::Static).map(|(rel, s)| StaticFile {
+            key: rel[static_prefix.len()..].to_string(),
+            path: config.src.join(rel),
+            bytes: s.bytes.clone(),
+            md5: s.md5.clone(),
+        });
+        found.chain(root).collect()
     }
 
     /// The modules compiled to bytecode, with their md5.
@@ -98,7 +106,13 @@ pub fn read_tree(config: &BuildConfig, problems: &mut Problems) -> Result<Tree, 
         })
         .collect();
     let sources = problems.keep(read).into_iter().collect();
-    Ok(Tree { files_in: files.len(), sources })
+    let found: Vec<Result<StaticFile, Errors>> = config
+        .found
+        .par_iter()
+        .map(|(key, path)| fsutil::read(path).map(|b| StaticFile::new(key.clone(), path.clone(), b)).map_err(super::one))
+        .collect();
+    let found = problems.keep(found);
+    Ok(Tree { files_in: files.len(), sources, found })
 }
 
 /// The digest of everything a dist is made of: kiln's version, the options that shape its bytes,
@@ -112,14 +126,18 @@ pub fn inputs_digest(config: &BuildConfig, tree: &Tree) -> Option<String> {
     };
     let layout = &config.layout;
     let mut text = format!(
-        "kiln {}\nkeep_source {} with_db {} webp {}\nstatic_root {:?} templates {:?} migrations {:?} template_exts {:?}\nprefix {:?} cdn_prefix {:?} url_style {:?}\ntargets {:?} compress {}\npython {python}\nlessc {lessc}\n",
+        "kiln {}\nkeep_source {} with_db {} webp {}\nframework {:?} naming {:?}\nstatic_root {:?} templates {:?} python_source {:?} verbatim {:?} outputs {:?} template_exts {:?}\nprefix {:?} cdn_prefix {:?} url_style {:?}\ntargets {:?} compress {}\npython {python}\nlessc {lessc}\n",
         env!("CARGO_PKG_VERSION"),
         config.keep_source,
         layout.with_db,
         config.webp,
+        config.framework,
+        config.naming,
         layout.static_root,
-        layout.templates,
-        layout.migrations,
+        layout.template_dirs,
+        layout.python_source,
+        layout.verbatim_dirs,
+        layout.outputs,
         layout.template_exts,
         config.prefix,
         config.cdn_prefix,
@@ -129,6 +147,9 @@ pub fn inputs_digest(config: &BuildConfig, tree: &Tree) -> Option<String> {
     );
     for (rel, s) in &tree.sources {
         text.push_str(&format!("{rel}\t{:?}\t{}\t{}\n", s.class, s.md5, s.executable));
+    }
+    for f in &tree.found {
+        text.push_str(&format!("found {}\t{}\n", f.key, f.md5));
     }
     Some(md5_hex(text.as_bytes()))
 }

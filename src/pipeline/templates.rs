@@ -20,16 +20,22 @@ use crate::scan::{self, Rewrite, Template};
 /// With any problem so far, none (the static files and modules are still checked, so that one
 /// run reports every problem, but no block or template is compiled).
 pub fn scan(config: &BuildConfig, tree: &Tree, problems: &mut Problems) -> Vec<Template> {
-    let (static_prefix, template_prefix) = config.prefixes();
+    // A template is named by its path in the app: an app may have many template dirs.
     let mut templates = Vec::new();
     for (rel, s) in tree.templates() {
-        match Template::parse(rel[template_prefix.len()..].to_string(), config.src.join(rel), s.bytes.clone()) {
+        match Template::parse(rel.clone(), config.src.join(rel), s.bytes.clone()) {
             Ok(t) => templates.push(t),
             Err(e) => problems.push(e),
         }
     }
-    let static_files: BTreeSet<&str> =
-        tree.sources.iter().filter(|(_, s)| s.class == Class::Static).map(|(rel, _)| &rel[static_prefix.len()..]).collect();
+    let static_prefix = config.static_prefix();
+    let static_files: BTreeSet<&str> = tree
+        .sources
+        .iter()
+        .filter(|(_, s)| s.class == Class::Static)
+        .map(|(rel, _)| &rel[static_prefix.len()..])
+        .chain(tree.found.iter().map(|f| f.key.as_str()))
+        .collect();
     problems.extend(scan::check_paths(&templates, &config.src.join(&config.layout.static_root), Some(&static_files)));
     if problems.is_empty() {
         templates

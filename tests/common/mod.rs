@@ -142,3 +142,35 @@ pub fn make_ws(dest: &Path) -> PathBuf {
     assert!(o.status.success(), "tests/offline/setup failed: {}", stderr(&o));
     dest.to_path_buf()
 }
+
+/// The venv with the real frameworks (tests/frameworks/requirements.txt: asok, Django +
+/// WhiteNoise, pyassetman, Tornado), made by `tests/frameworks/setup` (.ci/run runs it). Its
+/// python, when it is there and current; otherwise None after saying why (a developer machine),
+/// or a panic under CI=true.
+pub fn framework_python() -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let venv = repo().join("target/kiln-test-cache/fwvenv");
+    let python = venv.join("bin/python");
+    let req = fs::read(repo().join("tests/frameworks/requirements.txt")).expect("tests/frameworks/requirements.txt");
+    let want: String = Sha256::digest(&req).iter().map(|b| format!("{b:02x}")).collect();
+    let stamp = fs::read_to_string(venv.join(".kiln-requirements")).unwrap_or_default();
+    let problem = if !python.exists() {
+        format!("{} is missing", python.display())
+    } else if !stamp.trim_end().ends_with(&want) {
+        format!("{} was made from another tests/frameworks/requirements.txt", venv.display())
+    } else {
+        return Some(python);
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{problem}: run tests/frameworks/setup (CI=true: a missing framework venv fails)");
+    }
+    eprintln!("SKIPPED: {problem}; run tests/frameworks/setup (developer machine; under CI=true this fails)");
+    None
+}
+
+/// Runs one of the Python tools in tests/frameworks/ with the framework venv's python.
+pub fn framework_tool(python: &Path, tool: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg(repo().join("tests/frameworks").join(tool)).env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}

@@ -1,0 +1,4 @@
+from asok import Request
+
+def render(request: Request):
+    return request.html('page.html')

@@ -1,0 +1,3 @@
+from asok import Asok
+
+app = Asok()

@@ -1,0 +1,4 @@
+import { markReady } from "./util.js";
+
+markReady(document.querySelector(".brand"));
+document.documentElement.setAttribute("data-js-main", "ran");
