@@ -46,9 +46,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => return Err(FsError::IsDir { path: display(path) }),
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(FsError::Missing { path: display(path) })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FsError::Missing { path: display(path) }),
         Err(e) => return Err(FsError::io(path, e)),
     }
     fs::read(path).map_err(|e| FsError::io(path, e))
@@ -91,11 +89,7 @@ pub fn normalize_rel(rel: &str) -> Result<String, FsError> {
 /// Makes `path` absolute against the current directory and removes `.`/`..` lexically
 /// (without touching the file system, so symlinks are not followed).
 pub fn absolute_lexical(path: &Path) -> Result<PathBuf, FsError> {
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().map_err(|e| FsError::io(path, e))?.join(path)
-    };
+    let joined = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().map_err(|e| FsError::io(path, e))?.join(path) };
     let mut out = PathBuf::new();
     for c in joined.components() {
         match c {
@@ -114,10 +108,7 @@ pub fn absolute_lexical(path: &Path) -> Result<PathBuf, FsError> {
 pub fn rel_to_root(root: &Path, path: &Path) -> Result<String, FsError> {
     let abs_root = absolute_lexical(root)?;
     let abs = absolute_lexical(path)?;
-    let rel = abs.strip_prefix(&abs_root).map_err(|_| FsError::Escapes {
-        path: display(path),
-        root: display(root),
-    })?;
+    let rel = abs.strip_prefix(&abs_root).map_err(|_| FsError::Escapes { path: display(path), root: display(root) })?;
     let rel = display(rel);
     normalize_rel(&rel).map_err(|_| FsError::Escapes { path: display(path), root: display(root) })
 }
@@ -165,7 +156,9 @@ pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, FsError> {
 pub enum EntryKind {
     File,
     /// A symlink whose target stays inside the root; `target` is its `/`-separated path from the root.
-    LinkInside { target: String },
+    LinkInside {
+        target: String,
+    },
     /// A symlink that resolves outside the root (or dangles): never followed.
     LinkOutside,
 }
@@ -190,10 +183,7 @@ pub fn walk(root: &Path, skip: &dyn Fn(&str, bool) -> bool) -> Result<Vec<WalkEn
         return Err(FsError::BadPath { path: display(root), why: "not a directory" });
     }
     let mut out = Vec::new();
-    let mut it = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by(|a, b| a.file_name().cmp(b.file_name()))
-        .into_iter();
+    let mut it = walkdir::WalkDir::new(root).follow_links(false).sort_by(|a, b| a.file_name().cmp(b.file_name())).into_iter();
     while let Some(entry) = it.next() {
         let entry = entry.map_err(|e| {
             let path = e.path().map(display).unwrap_or_else(|| display(root));
@@ -215,9 +205,9 @@ pub fn walk(root: &Path, skip: &dyn Fn(&str, bool) -> bool) -> Result<Vec<WalkEn
         }
         let kind = if ft.is_symlink() {
             match fs::canonicalize(entry.path()) {
-                Ok(real) if real.starts_with(&canon_root) && real.is_file() => EntryKind::LinkInside {
-                    target: display(real.strip_prefix(&canon_root).unwrap_or(&real)),
-                },
+                Ok(real) if real.starts_with(&canon_root) && real.is_file() => {
+                    EntryKind::LinkInside { target: display(real.strip_prefix(&canon_root).unwrap_or(&real)) }
+                }
                 _ => EntryKind::LinkOutside,
             }
         } else {
@@ -246,10 +236,7 @@ fn write_temp_beside(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::N
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(|e| FsError::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| FsError::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new().prefix(".kiln-tmp-").tempfile_in(dir).map_err(|e| FsError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| FsError::io(path, e))?;
     set_mode(tmp.path(), mode).map_err(|e| FsError::io(path, e))?;
     Ok(tmp)
@@ -384,8 +371,8 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("x/a")).unwrap(), b"a");
         let mode = fs::metadata(dir.path().join("b")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, FILE_MODE);
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-tmp-")).collect();
+        let leftovers: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-tmp-")).collect();
         assert!(leftovers.is_empty());
     }
 
@@ -393,7 +380,10 @@ mod tests {
     fn stable_json_sorts_keys_and_ends_with_newline() {
         let v = serde_json::json!({"b": 1, "a": {"d": [ {"z": 1, "y": 2} ], "c": true}});
         let s = String::from_utf8(stable_json(&v)).unwrap();
-        assert_eq!(s, "{\n  \"a\": {\n    \"c\": true,\n    \"d\": [\n      {\n        \"y\": 2,\n        \"z\": 1\n      }\n    ]\n  },\n  \"b\": 1\n}\n");
+        assert_eq!(
+            s,
+            "{\n  \"a\": {\n    \"c\": true,\n    \"d\": [\n      {\n        \"y\": 2,\n        \"z\": 1\n      }\n    ]\n  },\n  \"b\": 1\n}\n"
+        );
     }
 
     #[test]

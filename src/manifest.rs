@@ -90,13 +90,7 @@ pub struct Manifest {
 
 impl Default for Manifest {
     fn default() -> Self {
-        Manifest {
-            version: MANIFEST_VERSION,
-            blocks: BTreeMap::new(),
-            assets: BTreeMap::new(),
-            lookups: BTreeMap::new(),
-            renames: BTreeMap::new(),
-        }
+        Manifest { version: MANIFEST_VERSION, blocks: BTreeMap::new(), assets: BTreeMap::new(), lookups: BTreeMap::new(), renames: BTreeMap::new() }
     }
 }
 
@@ -116,8 +110,7 @@ pub enum MergeError {
 
 /// Parses a manifest (partial or whole) and names `file` in any error.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Manifest, MergeError> {
-    let m: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| MergeError::Unreadable { file: file.to_string(), why: e.to_string() })?;
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| MergeError::Unreadable { file: file.to_string(), why: e.to_string() })?;
     if m.version != MANIFEST_VERSION {
         return Err(MergeError::Version { file: file.to_string(), found: m.version });
     }
@@ -172,12 +165,9 @@ fn merge_section<'a, T: PartialEq + Clone>(
 ) {
     for (key, entry) in from {
         match into.get(key) {
-            Some(prev) if prev != entry => errors.push(MergeError::Conflict {
-                section,
-                key: key.clone(),
-                first: sources[key].to_string(),
-                second: name.to_string(),
-            }),
+            Some(prev) if prev != entry => {
+                errors.push(MergeError::Conflict { section, key: key.clone(), first: sources[key].to_string(), second: name.to_string() })
+            }
             Some(_) => {}
             None => {
                 into.insert(key.clone(), entry.clone());

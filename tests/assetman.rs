@@ -32,7 +32,13 @@ fn lessc() -> Option<PathBuf> {
 
 fn compile(dir: &Path, extra: &[&str]) -> Output {
     let mut cmd = Command::new(bin("kiln"));
-    cmd.current_dir(dir).args(["assetman-compile", "--output_dir=out", "--static_url_prefix=/static/", "--template_dir=templates", "--static_dir=static"]);
+    cmd.current_dir(dir).args([
+        "assetman-compile",
+        "--output_dir=out",
+        "--static_url_prefix=/static/",
+        "--template_dir=templates",
+        "--static_dir=static",
+    ]);
     if let Some(l) = lessc() {
         cmd.arg("--lessc").arg(l);
     }
@@ -256,7 +262,10 @@ fn versions_are_content_only_stable_across_runs_paths_and_mtimes() {
         write(&d.join("static/test.css"), "body { background: url(\"/static/dependency.png\"); }\n");
         write(&d.join("static/test.js"), "window.x = 1;\n");
         write(&d.join("static/dependency.png"), png([9, 9, 9]));
-        write(&d.join("templates/page.html"), "{% apply assetman.include_css %}\ntest.css\n{% end %}\n{% apply assetman.include_js %}\ntest.js\n{% end %}\n");
+        write(
+            &d.join("templates/page.html"),
+            "{% apply assetman.include_css %}\ntest.css\n{% end %}\n{% apply assetman.include_js %}\ntest.js\n{% end %}\n",
+        );
     }
     ok(compile(&a, &[]));
     let o = run(Command::new(bin("kiln")).current_dir(&b).env("PYTHONHASHSEED", "123").args([
@@ -293,7 +302,12 @@ fn outputs_of_earlier_builds_are_removed() {
     assert_eq!(blocks(d), 1, "the dropped block's bundle is still in the output dir");
     // The output dir is only ever replaced when it holds a previous kiln output.
     write(&d.join("other/keep.txt"), "mine");
-    let o = run(Command::new(bin("kiln")).current_dir(d).args(["assetman-compile", "--output_dir=other", "--template_dir=templates", "--static_dir=static"]));
+    let o = run(Command::new(bin("kiln")).current_dir(d).args([
+        "assetman-compile",
+        "--output_dir=other",
+        "--template_dir=templates",
+        "--static_dir=static",
+    ]));
     assert_ne!(o.status.code(), Some(0));
     assert_eq!(fs::read_to_string(d.join("other/keep.txt")).unwrap(), "mine");
 }

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-
 /// The Bazel client of one test, with its temp dir: output bases under target/kiln-bazel, one per
 /// workspace path; on drop (also when the test fails) their servers are shut down and they are
 /// deleted, then the temp dir.
@@ -133,7 +132,8 @@ impl Spawn {
 
 fn exec_log(path: &Path) -> Vec<Spawn> {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let strs = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default() };
+    let strs =
+        |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default() };
     let mut out = Vec::new();
     for v in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
         let v = v.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -354,7 +354,8 @@ fn all_hits_after_expunge(name: &str, cache_flag: impl Fn(&Path) -> String) {
     let log_b = tmp.join("b.log.json");
     let text = bazel.build_ok(&b, &[flag, log_flag(&log_b)]);
     let warm = exec_log(&log_b);
-    let missed: Vec<String> = warm.iter().filter(|s| !s.remote_cache_hit).map(|s| format!("  {} {} ({})", s.mnemonic, s.progress, s.runner)).collect();
+    let missed: Vec<String> =
+        warm.iter().filter(|s| !s.remote_cache_hit).map(|s| format!("  {} {} ({})", s.mnemonic, s.progress, s.runner)).collect();
     assert!(missed.is_empty(), "{name}: {} of {} actions were not cache hits:\n{}\n{}", missed.len(), warm.len(), missed.join("\n"), summary(&text));
     assert_eq!(warm.len(), cold.len(), "{name}: the second build ran a different number of actions ({})", summary(&text));
     assert!(summary(&text).contains(&format!("{} remote cache hit", warm.len())), "{name}: Bazel's summary disagrees: {}", summary(&text));
@@ -399,7 +400,10 @@ fn bazel_bad_input_shows_the_tools_position() {
     edit(&js, "\"use strict\";", "\"use strict\";\n  const = ;");
     let (o, text) = bazel.build(&ws, &[]);
     assert!(!o.status.success(), "the build succeeded with a JS syntax error");
-    let line = text.lines().find(|l| l.starts_with("examples/shop/src/partials/js/cart.js:")).unwrap_or_else(|| panic!("no cart.js:line:col message in:\n{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("examples/shop/src/partials/js/cart.js:"))
+        .unwrap_or_else(|| panic!("no cart.js:line:col message in:\n{text}"));
     let pos: Vec<&str> = line.splitn(4, ':').collect();
     assert!(pos.len() == 4 && pos[1] == "4" && pos[2].parse::<u32>().is_ok(), "not path:line:col at line 4: {line}");
     fs::write(&js, good_js).unwrap();

@@ -45,10 +45,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 /// The unit names of `rebuilt <unit>: <why>` lines (kiln build --explain).
 fn rebuilt_units(err: &str) -> BTreeSet<String> {
-    err.lines()
-        .filter_map(|l| l.strip_prefix("rebuilt "))
-        .map(|l| l.split_once(": ").map(|(u, _)| u).unwrap_or(l).to_string())
-        .collect()
+    err.lines().filter_map(|l| l.strip_prefix("rebuilt ")).map(|l| l.split_once(": ").map(|(u, _)| u).unwrap_or(l).to_string()).collect()
 }
 
 /// (reused, total) from the summary's `(N of M units reused from the cache)`.
@@ -446,10 +443,7 @@ fn secrets_and_development_artifacts_never_ship_and_deep_build_folders_do() {
     let env = fs::read_to_string(dist.join(".env.production")).unwrap();
     let lines: Vec<&str> = env.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
     assert!(lines.contains(&"DEBUG=false"), "{env}");
-    assert!(
-        lines.iter().all(|l| !l.starts_with("SECRET_KEY") || l.trim_end() == "SECRET_KEY=" ),
-        "a SECRET_KEY value in .env.production:\n{env}"
-    );
+    assert!(lines.iter().all(|l| !l.starts_with("SECRET_KEY") || l.trim_end() == "SECRET_KEY="), "a SECRET_KEY value in .env.production:\n{env}");
     assert!(lines.contains(&"ALLOWED_HOSTS="), "ALLOWED_HOSTS empty, not *:\n{env}");
 }
 
@@ -570,10 +564,7 @@ fn a_truncated_image_is_reported_with_the_other_broken_inputs() {
     let bytes = fs::read(&jpg).unwrap();
     fs::write(&jpg, &bytes[..bytes.len() / 2]).unwrap();
     let before = snapshot(tmp.path());
-    let o = run(Command::new(bin("kiln"))
-        .args(["build", "shop", "-o", "dist"])
-        .current_dir(tmp.path())
-        .env("IMAGE_OPTIMIZATION", "true"));
+    let o = run(Command::new(bin("kiln")).args(["build", "shop", "-o", "dist"]).current_dir(tmp.path()).env("IMAGE_OPTIMIZATION", "true"));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_one_line_each(&err, &want);
@@ -609,7 +600,9 @@ fn blocks_with(manifest: &serde_json::Value, ext: &str, path: &str) -> BTreeSet<
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(_, b)| b["versioned_path"].as_str().unwrap().ends_with(&format!(".{ext}")) && b["paths"].as_array().unwrap().iter().any(|p| p == path))
+        .filter(|(_, b)| {
+            b["versioned_path"].as_str().unwrap().ends_with(&format!(".{ext}")) && b["paths"].as_array().unwrap().iter().any(|p| p == path)
+        })
         .map(|(k, _)| k.clone())
         .collect()
 }
@@ -922,12 +915,9 @@ fn dist_assemble_picks_the_archive_by_extension_and_ignores_param_order() {
     fs::set_permissions(d.join("in/run.sh"), fs::Permissions::from_mode(0o700)).unwrap();
     let fwd = "a.txt\tin/a.txt\nbin/run.sh\tin/run.sh\nz/y/x.txt\tin/a.txt\n";
     let rev: String = fwd.lines().rev().map(|l| format!("{l}\n")).collect();
-    for (name, magic) in [
-        ("d.tar.zst", &[0x28, 0xb5, 0x2f, 0xfd][..]),
-        ("d.tar.gz", &[0x1f, 0x8b]),
-        ("d.tgz", &[0x1f, 0x8b]),
-        ("d.zip", b"PK\x03\x04"),
-    ] {
+    for (name, magic) in
+        [("d.tar.zst", &[0x28, 0xb5, 0x2f, 0xfd][..]), ("d.tar.gz", &[0x1f, 0x8b]), ("d.tgz", &[0x1f, 0x8b]), ("d.zip", b"PK\x03\x04")]
+    {
         ok(&assemble(d, fwd, &["-o", &format!("fwd-{name}"), "--env-production"]));
         ok(&assemble(d, &rev, &["-o", &format!("rev-{name}"), "--env-production"]));
         let (a, b) = (fs::read(d.join(format!("fwd-{name}"))).unwrap(), fs::read(d.join(format!("rev-{name}"))).unwrap());

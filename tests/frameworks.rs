@@ -158,7 +158,14 @@ fn asok_build(py: &Path, app: &Path, out: &Path) -> Option<Output> {
     std::os::unix::fs::symlink(&esbuild, bindir.join("esbuild")).unwrap();
     std::os::unix::fs::symlink(cwebp.trim(), bindir.join("cwebp")).unwrap();
     let asok = py.parent().unwrap().join("asok");
-    Some(run(Command::new(asok).arg("build").arg("-o").arg(out).current_dir(app).env_remove("DEBUG").env_remove("SECRET_KEY").env_remove("IMAGE_OPTIMIZATION")))
+    Some(run(Command::new(asok)
+        .arg("build")
+        .arg("-o")
+        .arg(out)
+        .current_dir(app)
+        .env_remove("DEBUG")
+        .env_remove("SECRET_KEY")
+        .env_remove("IMAGE_OPTIMIZATION")))
 }
 
 #[test]

@@ -317,11 +317,8 @@ fn bad_hash_inputs_fail_with_the_path_and_write_nothing() {
     assert_eq!(code, Some(1));
     assert!(err.starts_with("static/css/a.css:1:17: references img/missing.png"), "{err}");
     // Several broken inputs: every one is reported in one run.
-    let (code, err, out) = hash_tree(
-        &[("css/a.css", "a {"), ("css/b.css", "b { x: url(nope.png) }")],
-        &["static/css/a.css", "static/css/b.css", "static/gone.js"],
-        &[],
-    );
+    let (code, err, out) =
+        hash_tree(&[("css/a.css", "a {"), ("css/b.css", "b { x: url(nope.png) }")], &["static/css/a.css", "static/css/b.css", "static/gone.js"], &[]);
     assert_eq!((code, out.len()), (Some(1), 0));
     assert_eq!(err.lines().count(), 3, "{err}");
     // An unreadable dependency manifest.
@@ -332,11 +329,8 @@ fn bad_hash_inputs_fail_with_the_path_and_write_nothing() {
 
 #[test]
 fn import_cycles_are_errors_naming_the_cycle() {
-    let (code, err, out) = hash_tree(
-        &[("a.css", "@import \"b.css\";\n"), ("b.css", "@import \"c.css\";\n"), ("c.css", "@import 'a.css';\n")],
-        &[],
-        &["--all"],
-    );
+    let (code, err, out) =
+        hash_tree(&[("a.css", "@import \"b.css\";\n"), ("b.css", "@import \"c.css\";\n"), ("c.css", "@import 'a.css';\n")], &[], &["--all"]);
     assert_eq!((code, out.len()), (Some(1), 0));
     assert_eq!(err.trim(), "dependency cycle: a.css -> b.css -> c.css -> a.css");
 }
@@ -354,7 +348,14 @@ fn walking_refuses_symlinks_out_of_the_root() {
     let root = tmp.path().join("static");
     write(&root.join("a.js"), "1");
     std::os::unix::fs::symlink("/etc/passwd", root.join("passwd.txt")).unwrap();
-    let o = run(Command::new(bin("kiln-hash")).arg("--root").arg(&root).arg("--all").arg("-o").arg(tmp.path().join("out")).arg("--partial").arg(tmp.path().join("p.json")));
+    let o = run(Command::new(bin("kiln-hash"))
+        .arg("--root")
+        .arg(&root)
+        .arg("--all")
+        .arg("-o")
+        .arg(tmp.path().join("out"))
+        .arg("--partial")
+        .arg(tmp.path().join("p.json")));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("passwd.txt: symlink points outside the root"), "{}", stderr(&o));
     assert!(!tmp.path().join("out").exists() && !tmp.path().join("p.json").exists());

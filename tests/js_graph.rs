@@ -268,7 +268,9 @@ fn a_versioned_module_graph_runs_in_headless_chromium() {
     tool("kiln-minify", &args);
     let min_dist = versioned_dist(&tmp.path().join("minified"), &[&minified, &src]);
     page_for_manifest(&min_dist);
-    let min_main = fs::read_to_string(min_dist.join("src/partials").join(&read_manifest(&min_dist.join("manifest.json")).assets["js/main.js"].versioned_path)).unwrap();
+    let min_main =
+        fs::read_to_string(min_dist.join("src/partials").join(&read_manifest(&min_dist.join("manifest.json")).assets["js/main.js"].versioned_path))
+            .unwrap();
     assert!(!min_main.contains("\n  "), "main.js was not minified: {min_main}");
 
     // Control: the same page straight from the source tree (no manifest: files as they are).
@@ -377,7 +379,9 @@ fn one_process_per_asset_gives_the_entries_of_all() {
 
     // The cycle split over two processes is refused, naming the reference.
     let a_alone = tmp.path().join("a.json");
-    let o = run(Command::new(bin("kiln-hash")).args(["--root", p(&src), "-o", p(&tmp.path().join("x")), "--partial", p(&a_alone)]).arg(src.join("js/a.js")));
+    let o = run(Command::new(bin("kiln-hash"))
+        .args(["--root", p(&src), "-o", p(&tmp.path().join("x")), "--partial", p(&a_alone)])
+        .arg(src.join("js/a.js")));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("a.js:1:19: references js/b.js, which is not an input nor in any dependency manifest"), "{}", stderr(&o));
 }

@@ -58,7 +58,8 @@ fn minified_templates_render_the_same_with_tornado() {
 fn shop_assets_minify_and_the_js_block_concatenates() {
     let tmp = tempfile::tempdir().unwrap();
     let partials = shop().join("src/partials");
-    let inputs: Vec<PathBuf> = ["css/base.css", "css/shop.css", "js/util.js", "js/cart.js", "js/catalog.js"].iter().map(|f| partials.join(f)).collect();
+    let inputs: Vec<PathBuf> =
+        ["css/base.css", "css/shop.css", "js/util.js", "js/cart.js", "js/catalog.js"].iter().map(|f| partials.join(f)).collect();
     let out = tmp.path().join("min");
     let o = minify(&["--root", partials.to_str().unwrap(), "-o", out.to_str().unwrap()], &inputs, tmp.path());
     assert!(o.status.success(), "{}", stderr(&o));
@@ -119,11 +120,8 @@ fn bad_inputs_are_located_and_nothing_is_written() {
 fn batch_output_is_independent_of_order_and_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let root = shop().join("src");
-    let mut inputs: Vec<PathBuf> = files_under(&root)
-        .into_iter()
-        .filter(|f| f.ends_with(".js") || f.ends_with(".css") || f.ends_with(".html"))
-        .map(|f| root.join(f))
-        .collect();
+    let mut inputs: Vec<PathBuf> =
+        files_under(&root).into_iter().filter(|f| f.ends_with(".js") || f.ends_with(".css") || f.ends_with(".html")).map(|f| root.join(f)).collect();
     assert!(inputs.len() >= 8);
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
@@ -165,11 +163,7 @@ const lines = code.split('\n'); const line = lines.findIndex(l => l.includes('re
 const e = sm.findEntry(line, lines[line].indexOf('return'));
 console.log(JSON.stringify([e.originalSource, e.originalLine + 1, e.originalColumn + 1]));
 "#;
-    let o = run(Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(tmp.path().join("out/js/greet.js"))
-        .arg(tmp.path().join("out/js/greet.js.map")));
+    let o = run(Command::new("node").arg("-e").arg(script).arg(tmp.path().join("out/js/greet.js")).arg(tmp.path().join("out/js/greet.js.map")));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), r#"["greet.js",6,3]"#);
     assert!(min.starts_with("/*! demo */\n"), "the license header sits on its own line: {min}");

@@ -125,7 +125,8 @@ fn tarball(p: &Package) -> PathBuf {
         "`npm pack {spec}` failed: the npm registry could not be reached or refused the package (this test needs it once, then uses target/kiln-test-cache/npm/):\n{}",
         stderr(&o)
     );
-    let packed: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "tgz")).collect();
+    let packed: Vec<PathBuf> =
+        fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "tgz")).collect();
     assert_eq!(packed.len(), 1, "`npm pack {spec}` wrote {packed:?}");
     let got = sri_sha512(&fs::read(&packed[0]).unwrap());
     assert_eq!(got, p.integrity, "{spec} from the registry does not match its pinned integrity");
@@ -261,7 +262,11 @@ fn real_js_libraries_behave_the_same_after_minification() {
     let o = run(Command::new("node").arg(repo().join("tests/tools/libs_check.mjs")).arg(&src).arg(&out).arg(&tools));
     let report = String::from_utf8_lossy(&o.stdout);
     eprintln!("{report}");
-    eprintln!("timing: cache {fetched:.1} s, minify {took:.1} s, node checks {:.1} s, total {:.1} s", t1.elapsed().as_secs_f64(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "timing: cache {fetched:.1} s, minify {took:.1} s, node checks {:.1} s, total {:.1} s",
+        t1.elapsed().as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
     assert!(o.status.success(), "a minified library does not behave like the original:\n{report}{}", stderr(&o));
     assert!(report.contains("libs_check: all libraries behave the same"), "{report}");
 }
@@ -377,7 +382,11 @@ fn real_stylesheets_shrink_reparse_and_keep_their_rules() {
         }
         for (what, o, m) in [
             ("@media rules", oat.get("media"), mat.get("media")),
-            ("@media rules (css-tree)", so["atrules"].get("media").and_then(|v| v.as_u64()).map(|v| v as usize).as_ref(), sm["atrules"].get("media").and_then(|v| v.as_u64()).map(|v| v as usize).as_ref()),
+            (
+                "@media rules (css-tree)",
+                so["atrules"].get("media").and_then(|v| v.as_u64()).map(|v| v as usize).as_ref(),
+                sm["atrules"].get("media").and_then(|v| v.as_u64()).map(|v| v as usize).as_ref(),
+            ),
             ("@media rules (second run)", mat.get("media"), tat.get("media")),
             ("@keyframes", oat.get("keyframes"), mat.get("keyframes")),
             ("@supports", oat.get("supports"), mat.get("supports")),

@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const BINARIES: [&str; 7] =
-    ["kiln", "kiln-dist-assemble", "kiln-hash", "kiln-manifest-merge", "kiln-minify", "kiln-pyc-wrap", "kiln-webp"];
+const BINARIES: [&str; 7] = ["kiln", "kiln-dist-assemble", "kiln-hash", "kiln-manifest-merge", "kiln-minify", "kiln-pyc-wrap", "kiln-webp"];
 
 /// The stub nixpkgs instead of github:NixOS/nixpkgs (never fetched), and no flake.lock written.
 const STUB: [&str; 4] = ["--override-input", "nixpkgs", "path:./tests/offline/nixpkgs", "--no-write-lock-file"];
@@ -149,9 +148,7 @@ fn checkout() -> &'static Path {
         let w = fresh_dir(&work());
         fs::write(w.join("registry.json"), "{\"flakes\":[],\"version\":2}\n").unwrap();
         let dir = fresh_dir(&w.join("checkout"));
-        let listed = run(Command::new("git")
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
-            .current_dir(repo()));
+        let listed = run(Command::new("git").args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]).current_dir(repo()));
         assert!(listed.status.success(), "git ls-files: {}", stderr(&listed));
         let mut names = Vec::new();
         for name in String::from_utf8(listed.stdout).unwrap().split('\0').filter(|n| !n.is_empty()) {
@@ -236,8 +233,7 @@ fn dist_builds_offline_in_the_sandbox_and_its_bytecode_matches_kiln_pyc_wrap_by_
         }
     }
     listed.sort();
-    let mut statics: Vec<String> =
-        files.iter().filter_map(|f| f.strip_prefix("src/partials/")).map(str::to_string).collect();
+    let mut statics: Vec<String> = files.iter().filter_map(|f| f.strip_prefix("src/partials/")).map(str::to_string).collect();
     statics.sort();
     assert_eq!(statics, listed, "static files vs manifest");
     assert!(statics.iter().any(|f| f.starts_with("css/shop.") && f.ends_with(".css.br")), "{statics:?}");
@@ -286,15 +282,9 @@ fn rebuild_proves_every_derivation_deterministic() {
     }
     let co = checkout();
     // --rebuild checks only the named derivation, so each part is named.
-    for installable in [
-        ".#dist",
-        ".#dist.parts.static",
-        ".#dist.parts.blocks",
-        ".#dist.parts.manifest",
-        ".#dist.parts.templates",
-        ".#dist.parts.pyc",
-        ".#kiln",
-    ] {
+    for installable in
+        [".#dist", ".#dist.parts.static", ".#dist.parts.blocks", ".#dist.parts.manifest", ".#dist.parts.templates", ".#dist.parts.pyc", ".#kiln"]
+    {
         build(co, installable, &[]);
         let (_, log) = build(co, installable, &["--rebuild"]);
         assert!(log.contains("checking outputs of"), "{installable}: no check in the log:\n{log}");
@@ -428,8 +418,18 @@ fn dist_substitutes_from_a_signed_http_binary_cache() {
         nix(
             co,
             &with_stub(&[
-                "build", ".#dist", "--no-link", "--max-jobs", "0", "--substituters", &url,
-                "--trusted-public-keys", key, "--option", "narinfo-cache-negative-ttl", "0",
+                "build",
+                ".#dist",
+                "--no-link",
+                "--max-jobs",
+                "0",
+                "--substituters",
+                &url,
+                "--trusted-public-keys",
+                key,
+                "--option",
+                "narinfo-cache-negative-ttl",
+                "0",
             ]),
         )
     };
@@ -481,7 +481,8 @@ fn flake_check_dev_shell_and_lib_mkdist_for_another_app() {
     write(&app.join("views/robots.txt"), "User-agent: *\n");
     write(&app.join("db.sqlite3"), "db\n");
     write(&app.join("README.txt"), "tiny app\n");
-    for secret in [".env", ".env.local", "server.key", "node_modules/x/index.js", ".gitignore", "dist/old.txt", "pkg/__pycache__/mod.cpython-311.pyc"] {
+    for secret in [".env", ".env.local", "server.key", "node_modules/x/index.js", ".gitignore", "dist/old.txt", "pkg/__pycache__/mod.cpython-311.pyc"]
+    {
         write(&app.join(secret), "must not ship\n");
     }
     write(
@@ -495,22 +496,11 @@ fn flake_check_dev_shell_and_lib_mkdist_for_another_app() {
     );
     let stub = format!("path:{}", co.join("tests/offline/nixpkgs").display());
     let target = format!("path:{}#default", dir.display());
-    let o = nix_ok(
-        &dir,
-        &["build", &target, "--no-link", "--json", "--no-write-lock-file", "--override-input", "kiln/nixpkgs", &stub],
-    );
+    let o = nix_ok(&dir, &["build", &target, "--no-link", "--json", "--no-write-lock-file", "--override-input", "kiln/nixpkgs", &stub]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let out = PathBuf::from(json[0]["outputs"]["out"].as_str().unwrap());
     let files = files_under(&out);
-    for must in [
-        "manifest.json",
-        "wsgi.py",
-        "pkg/mod.py",
-        "views/page.html",
-        "views/robots.txt",
-        "db.sqlite3",
-        "README.txt",
-    ] {
+    for must in ["manifest.json", "wsgi.py", "pkg/mod.py", "views/page.html", "views/robots.txt", "db.sqlite3", "README.txt"] {
         assert!(files.iter().any(|f| f == must), "{must} missing: {files:?}");
     }
     assert!(files.iter().any(|f| f.starts_with("pkg/__pycache__/mod.cpython-") && f.ends_with(".pyc")), "{files:?}");
@@ -643,18 +633,8 @@ fn nix_equals_kiln_build(installable: &str, example: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&kiln_dist);
     // The interpreter the stub nixpkgs' python3 is (the host's), first on PATH for kiln build.
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
-    let o = run(Command::new(bin("kiln"))
-        .arg("build")
-        .arg(co.join(example))
-        .arg("-o")
-        .arg(&kiln_dist)
-        .env("PATH", path)
-        .current_dir(work()));
-    assert!(
-        o.status.success(),
-        "`kiln build {example}` failed, so the Nix dist cannot be compared with it (design.md §8):\n{}",
-        stderr(&o)
-    );
+    let o = run(Command::new(bin("kiln")).arg("build").arg(co.join(example)).arg("-o").arg(&kiln_dist).env("PATH", path).current_dir(work()));
+    assert!(o.status.success(), "`kiln build {example}` failed, so the Nix dist cannot be compared with it (design.md §8):\n{}", stderr(&o));
     let nix_dist = writable_copy(&out, &work().join(format!("nix-{name}")));
     assert_same_tree(&nix_dist, &kiln_dist);
     nix_dist
@@ -702,10 +682,7 @@ fn every_feature_switch_wires_the_documented_tool_calls() {
     );
     let stub = format!("path:{}", co.join("tests/offline/nixpkgs").display());
     let target = format!("path:{}#default", dir.display());
-    let o = nix_ok(
-        &dir,
-        &["build", &target, "--no-link", "--json", "--no-write-lock-file", "--override-input", "kiln/nixpkgs", &stub, "-L"],
-    );
+    let o = nix_ok(&dir, &["build", &target, "--no-link", "--json", "--no-write-lock-file", "--override-input", "kiln/nixpkgs", &stub, "-L"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let out = PathBuf::from(json[0]["outputs"]["out"].as_str().unwrap());
     let files = files_under(&out);

@@ -25,15 +25,7 @@ fn py_sources(app: &Path) -> Vec<PathBuf> {
 }
 
 fn pyc_wrap(root: &Path, out: &Path, inputs: &[PathBuf], extra: &[&str]) -> std::process::Output {
-    run(Command::new(bin("kiln-pyc-wrap"))
-        .arg("--python")
-        .arg("python3")
-        .arg("--root")
-        .arg(root)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .args(inputs))
+    run(Command::new(bin("kiln-pyc-wrap")).arg("--python").arg("python3").arg("--root").arg(root).arg("-o").arg(out).args(extra).args(inputs))
 }
 
 #[test]
@@ -144,7 +136,10 @@ fn keep_source_writes_pycache_that_python_accepts() {
     assert!(o.status.success(), "{}", stderr(&o));
     let files = files_under(&out);
     let tag = String::from_utf8(run(Command::new("python3").args(["-c", "import sys;print(sys.implementation.cache_tag,end='')"])).stdout).unwrap();
-    assert_eq!(files, ["pkg/__init__.py".to_string(), format!("pkg/__pycache__/__init__.{tag}.pyc"), format!("pkg/__pycache__/mod.{tag}.pyc"), "pkg/mod.py".into()]);
+    assert_eq!(
+        files,
+        ["pkg/__init__.py".to_string(), format!("pkg/__pycache__/__init__.{tag}.pyc"), format!("pkg/__pycache__/mod.{tag}.pyc"), "pkg/mod.py".into()]
+    );
     // Python must load our cache file rather than recompile: make __pycache__ read-only data and
     // check the loader reports it as a valid, source-matching cache.
     let script = "import importlib.util,sys\nsys.path.insert(0,'.')\nimport pkg.mod\nassert pkg.mod.__cached__.endswith('.pyc')\n\

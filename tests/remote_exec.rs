@@ -101,11 +101,7 @@ impl Drop for Cluster {
 
 fn parse_endpoints(stdout: &str) -> (String, String) {
     let get = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} line in cluster output:\n{stdout}"))
-            .to_string()
+        stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} line in cluster output:\n{stdout}")).to_string()
     };
     let (executor, cache) = (get("REMOTE_EXECUTOR="), get("REMOTE_CACHE="));
     for url in [&executor, &cache] {
@@ -414,11 +410,7 @@ fn scratch_workspace_runs_remotely_then_hits_the_cache() {
     // sh itself exports PWD; nothing else may appear (no PATH, HOME, TZ, LANG, USER from the worker).
     assert_eq!(names, BTreeSet::from(["KILN_SCRATCH", "PWD"]), "action environment:\n{env}");
     let pwd = env.lines().find_map(|l| l.strip_prefix("PWD=")).unwrap();
-    assert!(
-        Path::new(pwd).starts_with(&cluster.state),
-        "the action ran in {pwd}, not in a worker's build directory under {:?}",
-        cluster.state
-    );
+    assert!(Path::new(pwd).starts_with(&cluster.state), "the action ran in {pwd}, not in a worker's build directory under {:?}", cluster.state);
     // The kiln binary ran on the worker exactly as it runs here.
     let local = t.join("local-manifest.json");
     let o = run(Command::new(bin("kiln-manifest-merge")).arg("-o").arg(&local).arg(ws_a.join("a.json")).arg(ws_a.join("b.json")));
@@ -510,7 +502,6 @@ fn failed_up_leaves_nothing_running() {
 }
 
 // --- //:dist ------------------------------------------------------------------------------------
-
 
 /// The interpreter the toolchain repository would pick (python3 on PATH, as its real executable).
 /// Both Bazel (KILN_PYTHON) and `kiln build` (--python) are given it: bytecode depends on it.

@@ -51,11 +51,7 @@ fn build_dist(work: &Path) {
     let mut blocks = Manifest::default();
     // (marked, so a test can tell the compiled block from a fallback concatenation)
     let js_bundle = "/* compiled block */\n".to_string()
-        + &JS_BLOCK
-        .iter()
-        .map(|k| fs::read_to_string(s.join(&statics.assets[*k].versioned_path)).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n;\n");
+        + &JS_BLOCK.iter().map(|k| fs::read_to_string(s.join(&statics.assets[*k].versioned_path)).unwrap()).collect::<Vec<_>>().join("\n;\n");
     for (kind, paths, bytes) in [("js", &JS_BLOCK, Some(js_bundle.as_bytes())), ("css", &CSS_BLOCK, None)] {
         let name = manifest::md5_hex(paths.join("\n").as_bytes());
         let deps: BTreeMap<String, String> = paths.iter().map(|k| (k.to_string(), statics.assets[*k].version.clone())).collect();
@@ -70,13 +66,16 @@ fn build_dist(work: &Path) {
                 encodings.insert(enc.to_string(), format!("{vpath}.{suffix}"));
             }
         }
-        blocks.blocks.insert(name, BlockEntry {
-            version,
-            versioned_path: vpath,
-            integrity: kiln::hash::sri(content),
-            paths: paths.iter().map(|k| k.to_string()).collect(),
-            encodings,
-        });
+        blocks.blocks.insert(
+            name,
+            BlockEntry {
+                version,
+                versioned_path: vpath,
+                integrity: kiln::hash::sri(content),
+                paths: paths.iter().map(|k| k.to_string()).collect(),
+                encodings,
+            },
+        );
     }
     let blocks_json = work.join("blocks.json");
     fs::write(&blocks_json, kiln::fsutil::stable_json(&blocks)).unwrap();
@@ -147,15 +146,10 @@ impl Server {
         let mut child = cmd.spawn().expect("kiln serve starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("no address in kiln serve's first line: {line:?}")
-            });
+        let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("no address in kiln serve's first line: {line:?}")
+        });
         Server { child, addr }
     }
 
@@ -377,7 +371,11 @@ fn precompressed_twins_by_accept_encoding() {
     assert_eq!(srv.get(&url).header("content-encoding"), None, "no Accept-Encoding: identity");
     // The unversioned and v: forms and the compiled block negotiate too.
     let (name, js) = block("js");
-    for url in ["/s/js/catalog.js".to_string(), format!("/s/v:{}/js/catalog.js", e.version), format!("/s/v:{}/f:{}/{name}.js", js.version, lookup_keys(&JS_BLOCK))] {
+    for url in [
+        "/s/js/catalog.js".to_string(),
+        format!("/s/v:{}/js/catalog.js", e.version),
+        format!("/s/v:{}/f:{}/{name}.js", js.version, lookup_keys(&JS_BLOCK)),
+    ] {
         let r = srv.get_with(&url, &[("Accept-Encoding", "gzip")]);
         assert_eq!(r.header("content-encoding"), Some("gzip"), "{url}");
         assert!(!decode("gzip", &r.body).is_empty());
@@ -447,7 +445,10 @@ fn traversal_attempts_are_404() {
         let r = srv.raw(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes());
         assert!(r.status == 404 || r.status == 400, "{path}: {} {}", r.status, r.text());
         let body = r.text();
-        assert!(!body.contains("TOP SECRET") && !body.contains("\"assets\"") && !body.contains("root:") && !body.contains("hidden"), "{path} leaked: {body}");
+        assert!(
+            !body.contains("TOP SECRET") && !body.contains("\"assets\"") && !body.contains("root:") && !body.contains("hidden"),
+            "{path} leaked: {body}"
+        );
     }
     // A raw NUL or space in the target is not even a request.
     assert_eq!(srv.raw(b"GET /s/a\0b HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
@@ -726,7 +727,8 @@ fn wsgi_app_that_cannot_start_is_an_error() {
     if !require("python3") {
         return;
     }
-    let o = run(Command::new(bin("kiln")).args(["serve", p(dist()), "--port", "0", "--app", "no_such_module:app"]).env("PYTHONDONTWRITEBYTECODE", "1"));
+    let o =
+        run(Command::new(bin("kiln")).args(["serve", p(dist()), "--port", "0", "--app", "no_such_module:app"]).env("PYTHONDONTWRITEBYTECODE", "1"));
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("ModuleNotFoundError") && err.contains("no_such_module:app did not start"), "{err}");

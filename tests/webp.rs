@@ -105,15 +105,7 @@ fn make_tree(root: &Path) -> Vec<&'static str> {
 }
 
 fn webp_cmd(root: &Path, out: &Path, partial: &Path, inputs: &[PathBuf], extra: &[&str]) -> Output {
-    run(Command::new(bin("kiln-webp"))
-        .arg("--root")
-        .arg(root)
-        .arg("-o")
-        .arg(out)
-        .arg("--partial")
-        .arg(partial)
-        .args(extra)
-        .args(inputs))
+    run(Command::new(bin("kiln-webp")).arg("--root").arg(root).arg("-o").arg(out).arg("--partial").arg(partial).args(extra).args(inputs))
 }
 
 fn inputs(root: &Path, rels: &[&str]) -> Vec<PathBuf> {
@@ -275,14 +267,7 @@ fn replace_keeps_only_smaller_webps_and_records_renames() {
     );
     assert_eq!(
         files_under(&out),
-        [
-            "img/banner.webp",
-            "img/beach.webp",
-            "img/checker.png",
-            "img/hero.webp",
-            "img/photos/street.webp",
-            "img/product.webp"
-        ]
+        ["img/banner.webp", "img/beach.webp", "img/checker.png", "img/hero.webp", "img/photos/street.webp", "img/product.webp"]
     );
     assert_eq!(fs::read(out.join("img/checker.png")).unwrap(), fs::read(root.join("img/checker.png")).unwrap());
     let text = fs::read_to_string(&partial).unwrap();
@@ -458,7 +443,11 @@ fn gif_bytes(frames: u32, delays_cs: &[u32], repeat: Option<Repeat>) -> (Vec<u8>
         for i in 0..frames {
             let img = RgbaImage::from_fn(48, 32, |x, y| {
                 let inside = x >= i * 8 && x < i * 8 + 12 && (10..22).contains(&y);
-                if inside { Rgba([250, 200, 20, 255]) } else { Rgba([20, 60, 140, 255]) }
+                if inside {
+                    Rgba([250, 200, 20, 255])
+                } else {
+                    Rgba([20, 60, 140, 255])
+                }
             });
             let d = delays_cs[i as usize % delays_cs.len()];
             enc.encode_frame(Frame::from_parts(img.clone(), 0, 0, Delay::from_numer_denom_ms(d * 10, 1))).unwrap();
@@ -634,7 +623,14 @@ fn names_collisions_params_and_usage() {
     // @params (one argument per line, as Bazel writes them).
     let params = tmp.path().join("args.params");
     fs::write(&params, format!("--replace\n-q\n70\n{}\n{}\n", root.join("img/a.jpg").display(), root.join("img/b.png").display())).unwrap();
-    let o = run(Command::new(bin("kiln-webp")).arg("--root").arg(&root).arg("-o").arg(&out).arg("--partial").arg(&partial).arg(format!("@{}", params.display())));
+    let o = run(Command::new(bin("kiln-webp"))
+        .arg("--root")
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .arg("--partial")
+        .arg(&partial)
+        .arg(format!("@{}", params.display())));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(files_under(&out), ["img/a.webp", "img/b.webp"]);
     // -q 70 is smaller than the default 80.

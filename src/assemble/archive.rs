@@ -54,10 +54,7 @@ fn tar(files: &[&DistFile]) -> Result<Vec<u8>, String> {
 fn zip(files: &[&DistFile]) -> Result<Vec<u8>, String> {
     use zip::write::SimpleFileOptions;
     let time = zip::DateTime::from_date_and_time(2000, 1, 1, 0, 0, 0).map_err(|e| e.to_string())?;
-    let base = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(9))
-        .last_modified_time(time);
+    let base = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).compression_level(Some(9)).last_modified_time(time);
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut entries: Vec<(String, Option<&DistFile>)> = directories(files).into_iter().map(|d| (d, None)).collect();
     entries.extend(files.iter().map(|f| (f.dest.clone(), Some(*f))));

@@ -226,7 +226,9 @@ mod tests {
             assert_eq!(classify(rel, &l), want, "{rel}");
         }
         assert_eq!(classify("db.sqlite3", &Layout { with_db: true, ..Layout::default() }), Class::Copy);
-        for (rel, want) in [("a/.DS_Store", Class::DevArtifact), ("Thumbs.DB", Class::DevArtifact), ("x/defs.BZL", Class::DevArtifact), ("a/build", Class::Copy)] {
+        for (rel, want) in
+            [("a/.DS_Store", Class::DevArtifact), ("Thumbs.DB", Class::DevArtifact), ("x/defs.BZL", Class::DevArtifact), ("a/build", Class::Copy)]
+        {
             assert_eq!(classify(rel, &l), want, "{rel}");
         }
     }

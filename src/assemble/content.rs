@@ -11,7 +11,11 @@ pub enum Content {
     /// Bytes in memory, and their md5 once something asked for it (the twins' cache key and
     /// the dist writer both do).
     Bytes(Vec<u8>, std::sync::OnceLock<String>),
-    Blob { path: PathBuf, md5: String, size: u64 },
+    Blob {
+        path: PathBuf,
+        md5: String,
+        size: u64,
+    },
 }
 
 /// Same content: the same bytes, or the same blob (whether an md5 was computed does not count).

@@ -16,11 +16,11 @@ use rayon::prelude::*;
 
 use crate::fsutil::{self, FsError};
 
-pub use classify::{classify, env_production, is_dev_dir, Class, Layout};
 use classify::is_secret;
+pub use classify::{classify, env_production, is_dev_dir, Class, Layout};
 pub use content::Content;
-pub use writer::{FileStat, WrittenFile};
 pub(crate) use writer::{file_mode, update_dir, write_dir};
+pub use writer::{FileStat, WrittenFile};
 
 /// mtime of every archive entry: 2000-01-01T00:00:00Z.
 pub const FIXED_MTIME: u64 = 946_684_800;
@@ -83,8 +83,7 @@ pub fn output_kind(out: &Path) -> OutputKind {
 pub fn replaceable(dir: &Path) -> bool {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
-            entries.next().is_none()
-                || std::fs::read(dir.join("manifest.json")).is_ok_and(|b| crate::manifest::parse("manifest.json", &b).is_ok())
+            entries.next().is_none() || std::fs::read(dir.join("manifest.json")).is_ok_and(|b| crate::manifest::parse("manifest.json", &b).is_ok())
         }
         Err(_) => false,
     }
@@ -103,9 +102,7 @@ pub fn check_output(out: &Path, src: &Path) -> Result<(), DistError> {
         return Err(DistError::Refused(format!("refusing to write the dist to {shown}: it contains the source tree {}", fsutil::display(src))));
     }
     if o.is_dir() && output_kind(out) == OutputKind::Dir && !replaceable(&o) {
-        return Err(DistError::Refused(format!(
-            "refusing to replace {shown}: it exists and is not a kiln output (no kiln manifest.json in it)"
-        )));
+        return Err(DistError::Refused(format!("refusing to replace {shown}: it exists and is not a kiln output (no kiln manifest.json in it)")));
     }
     if o.exists() && !o.is_dir() && output_kind(out) == OutputKind::Dir {
         return Err(DistError::Refused(format!("refusing to replace {shown}: it is a file")));

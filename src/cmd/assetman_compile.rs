@@ -16,7 +16,9 @@ use crate::assemble::{self, DistFile};
 use crate::fsutil::{self, EntryKind};
 use crate::manifest::md5_hex;
 use crate::pipeline::sources::program_id;
-use crate::pipeline::{assets, default_cache_dir, one, write_if_changed, AssetOptions, BuildError, Cache, Errors, Memo, Problems, StaticFile, Update};
+use crate::pipeline::{
+    assets, default_cache_dir, one, write_if_changed, AssetOptions, BuildError, Cache, Errors, Memo, Problems, StaticFile, Update,
+};
 use crate::scan;
 
 #[derive(clap::Args, Debug)]

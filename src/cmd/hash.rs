@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
 use crate::fsutil::{self, EntryKind, Staged};
 use crate::hash::block::{self, BlockOptions};
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
 use crate::minify::{self, MinifyOptions};
 use crate::scan::BlockKind;
 use crate::{cli, manifest};
+use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Style {
@@ -82,11 +82,9 @@ pub fn main(args: Args) -> ExitCode {
                 Ok(entries) => {
                     for e in entries {
                         match e.kind {
-                            EntryKind::LinkOutside => errors.push(format!(
-                                "{}: symlink points outside the root {}",
-                                fsutil::display(&e.path),
-                                fsutil::display(root)
-                            )),
+                            EntryKind::LinkOutside => {
+                                errors.push(format!("{}: symlink points outside the root {}", fsutil::display(&e.path), fsutil::display(root)))
+                            }
                             _ => inputs.push(Input { key: e.rel, path: e.path, bytes: None }),
                         }
                     }
@@ -171,11 +169,7 @@ pub fn main(args: Args) -> ExitCode {
 fn output_problem(args: &Args) -> Option<String> {
     for root in &args.roots {
         if fsutil::overlaps(&args.out, root) {
-            return Some(format!(
-                "output directory {} overlaps the input root {}",
-                fsutil::display(&args.out),
-                fsutil::display(root)
-            ));
+            return Some(format!("output directory {} overlaps the input root {}", fsutil::display(&args.out), fsutil::display(root)));
         }
         if fsutil::overlaps(&args.partial, root) {
             return Some(format!("partial manifest {} is inside the input root {}", fsutil::display(&args.partial), fsutil::display(root)));

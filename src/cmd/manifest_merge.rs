@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::fsutil::{self, Staged};
 use crate::{cli, manifest};
+use clap::Parser;
 use rayon::prelude::*;
 
 #[derive(Parser)]

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
 use crate::fsutil::{self, Staged};
 use crate::minify::{self, css, Job, JsMode, Kind, MinifyOptions};
 use crate::scan::Rewrite;
 use crate::{cli, manifest};
+use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum KindArg {

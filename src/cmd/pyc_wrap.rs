@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
-use globset::{Glob, GlobSetBuilder};
+use crate::cli;
 use crate::fsutil::{self, Staged};
 use crate::pyc::{self, Compiler, Invalidation, PycOptions, Source};
-use crate::cli;
+use clap::{Parser, ValueEnum};
+use globset::{Glob, GlobSetBuilder};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Inval {
@@ -52,11 +52,7 @@ pub struct Args {
 
 pub fn main(args: Args) -> ExitCode {
     if fsutil::overlaps(&args.out, &args.root) {
-        return cli::usage(format!(
-            "output directory {} overlaps the app root {}",
-            fsutil::display(&args.out),
-            fsutil::display(&args.root)
-        ));
+        return cli::usage(format!("output directory {} overlaps the app root {}", fsutil::display(&args.out), fsutil::display(&args.root)));
     }
     let mut globs = GlobSetBuilder::new();
     for g in &args.exclude {

@@ -80,4 +80,3 @@ pub fn main(args: ScanArgs) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
-

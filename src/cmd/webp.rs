@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::cli;
 use crate::fsutil::{self, Staged};
 use crate::manifest::Manifest;
 use crate::webp::{self, Job, WebpOptions};
+use clap::Parser;
 
 #[derive(Parser)]
 #[command(version, about = "Convert JPEG, PNG and GIF images to WebP, deterministically")]
@@ -62,11 +62,7 @@ pub fn main(args: Args) -> ExitCode {
     // An output written over an input would replace a source.
     for input in &args.inputs {
         if fsutil::absolute_lexical(input).is_ok_and(|i| fsutil::overlaps(&i, &args.out)) {
-            return cli::usage(format!(
-                "output directory {} contains the input {}",
-                fsutil::display(&args.out),
-                fsutil::display(input)
-            ));
+            return cli::usage(format!("output directory {} contains the input {}", fsutil::display(&args.out), fsutil::display(input)));
         }
         if fsutil::absolute_lexical(input).ok() == fsutil::absolute_lexical(&args.partial).ok() {
             return cli::usage(format!("--partial {} is one of the inputs", fsutil::display(&args.partial)));
@@ -85,12 +81,7 @@ pub fn main(args: Args) -> ExitCode {
     if !errors.is_empty() {
         return cli::fail(errors);
     }
-    let opts = WebpOptions {
-        quality: args.quality,
-        lossless: args.lossless,
-        near_lossless: args.near_lossless,
-        max_pixels: args.max_pixels,
-    };
+    let opts = WebpOptions { quality: args.quality, lossless: args.lossless, near_lossless: args.near_lossless, max_pixels: args.max_pixels };
     let threads = args.jobs.map(usize::from).unwrap_or(0); // 0: rayon's default, the available cores
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(p) => p,

@@ -31,10 +31,5 @@ pub fn detect(src: &Path) -> Option<String> {
 
 pub fn profile(src: &Path) -> Profile {
     let (templates, static_root) = find(src).map(|(_, t, s)| (t, s)).unwrap_or(LAYOUTS[0]);
-    Profile {
-        framework: Framework::Assetman,
-        template_dirs: vec![templates.into()],
-        static_root: static_root.into(),
-        ..super::plain::profile()
-    }
+    Profile { framework: Framework::Assetman, template_dirs: vec![templates.into()], static_root: static_root.into(), ..super::plain::profile() }
 }

@@ -45,18 +45,17 @@ pub fn profile(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
     let manage = fsutil::display(&src.join("manage.py"));
     let fail = |message: String| FrameworkError::At { path: manage.clone(), message };
     let settings = settings_module(src).ok_or_else(|| fail("does not set DJANGO_SETTINGS_MODULE".into()))?;
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(QUERY)
-        .arg(&settings)
-        .current_dir(src)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .map_err(|e| fail(format!("cannot run {} to ask Django for its static files: {e} (use --python with the project's interpreter)", python.display())))?;
+    let out =
+        Command::new(python).arg("-c").arg(QUERY).arg(&settings).current_dir(src).env("PYTHONDONTWRITEBYTECODE", "1").output().map_err(|e| {
+            fail(format!("cannot run {} to ask Django for its static files: {e} (use --python with the project's interpreter)", python.display()))
+        })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        return Err(fail(format!("{} could not load the settings {settings}: {last} (use --python with the project's interpreter)", python.display())));
+        return Err(fail(format!(
+            "{} could not load the settings {settings}: {last} (use --python with the project's interpreter)",
+            python.display()
+        )));
     }
     let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|e| fail(format!("unexpected answer from Django: {e}")))?;
     let root = std::fs::canonicalize(src).map_err(|e| fail(format!("{}: {e}", fsutil::display(src))))?;
@@ -65,7 +64,8 @@ pub fn profile(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
         let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         p.strip_prefix(&root).ok().map(|r| r.to_string_lossy().replace('\\', "/"))
     };
-    let static_root = answer.static_root.ok_or_else(|| fail(format!("{settings}.STATIC_ROOT is not set: Django (and kiln) collect static files there")))?;
+    let static_root =
+        answer.static_root.ok_or_else(|| fail(format!("{settings}.STATIC_ROOT is not set: Django (and kiln) collect static files there")))?;
     let static_root = inside(Path::new(&static_root))
         .filter(|r| !r.is_empty())
         .ok_or_else(|| fail(format!("STATIC_ROOT {static_root} is not inside the project; the dist can only hold it there")))?;

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use super::css::{self, CssRef};
 use super::js;
@@ -185,7 +185,14 @@ fn piece(kind: BlockKind, root: &Path, rel: &str, known: &Manifest, opts: &Block
 /// the next; a `#!` line, valid only first in a file, is dropped), each with its module
 /// specifiers and `new URL(…, import.meta.url)`s made absolute (the bundle is served from `f/`);
 /// stylesheets after their hoisted remote `@import`s, which browsers honour only at the top.
-fn join_pieces(kind: BlockKind, pieces: &[Arc<Piece>], paths: &[String], root: &Path, known: &Manifest, opts: &BlockOptions) -> Result<Vec<u8>, Vec<HashError>> {
+fn join_pieces(
+    kind: BlockKind,
+    pieces: &[Arc<Piece>],
+    paths: &[String],
+    root: &Path,
+    known: &Manifest,
+    opts: &BlockOptions,
+) -> Result<Vec<u8>, Vec<HashError>> {
     let shown = fsutil::display(&root.join(&paths[0]));
     let mut out = Vec::new();
     match kind {
@@ -308,8 +315,8 @@ fn inline_css(
     hoisted: &mut Vec<String>,
 ) -> Result<String, Vec<HashError>> {
     let shown = fsutil::display(&root.join(key));
-    let refs: Vec<CssRef> = css::find_refs(text, &shown)
-        .map_err(|p| vec![HashError::At { path: shown.clone(), line: p.line, col: p.col, message: p.message }])?;
+    let refs: Vec<CssRef> =
+        css::find_refs(text, &shown).map_err(|p| vec![HashError::At { path: shown.clone(), line: p.line, col: p.col, message: p.message }])?;
     let at = |r: &CssRef, message: String| HashError::At { path: shown.clone(), line: r.line, col: r.col, message };
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;

@@ -8,9 +8,7 @@
 use swc_core::common::comments::{Comment, SingleThreadedComments};
 use swc_core::common::sync::Lrc;
 use swc_core::common::{FileName, SourceMap, Span, Spanned};
-use swc_core::ecma::ast::{
-    CallExpr, Callee, ExportAll, Expr, ImportDecl, Lit, MemberExpr, MemberProp, MetaPropKind, NamedExport, NewExpr, Str,
-};
+use swc_core::ecma::ast::{CallExpr, Callee, ExportAll, Expr, ImportDecl, Lit, MemberExpr, MemberProp, MetaPropKind, NamedExport, NewExpr, Str};
 use swc_core::ecma::parser::{EsSyntax, Parser, StringInput, Syntax};
 use swc_core::ecma::visit::{Visit, VisitWith};
 
@@ -98,18 +96,20 @@ pub fn find_refs(source: &str) -> Result<Vec<JsRef>, Problem> {
         refs.push(JsRef { url, start, end, line: 0, col: 0, kind, quote });
     }
     let (leading, trailing) = comments.take_all();
-    let all: Vec<Comment> = leading
-        .borrow()
-        .values()
-        .chain(trailing.borrow().values())
-        .flatten()
-        .cloned()
-        .collect();
+    let all: Vec<Comment> = leading.borrow().values().chain(trailing.borrow().values()).flatten().cloned().collect();
     for c in all {
         let start = offset(c.span.lo);
         let end = offset(c.span.hi);
         if let Some((at, url)) = source_map_url(&source[start..end]) {
-            refs.push(JsRef { url: url.to_string(), start: start + at, end: start + at + url.len(), line: 0, col: 0, kind: JsRefKind::SourceMap, quote: Quote::Raw });
+            refs.push(JsRef {
+                url: url.to_string(),
+                start: start + at,
+                end: start + at + url.len(),
+                line: 0,
+                col: 0,
+                kind: JsRefKind::SourceMap,
+                quote: Quote::Raw,
+            });
         }
     }
     refs.sort_by_key(|r| r.start);
@@ -150,7 +150,15 @@ pub fn css_source_map_refs(source: &str) -> Vec<JsRef> {
                 let end = source[i + 2..].find("*/").map(|e| i + 2 + e + 2).unwrap_or(b.len());
                 if let Some((at, url)) = source_map_url(&source[i..end]) {
                     let (line, col) = lines.at(source, i + at);
-                    refs.push(JsRef { url: url.to_string(), start: i + at, end: i + at + url.len(), line, col, kind: JsRefKind::SourceMap, quote: Quote::Raw });
+                    refs.push(JsRef {
+                        url: url.to_string(),
+                        start: i + at,
+                        end: i + at + url.len(),
+                        line,
+                        col,
+                        kind: JsRefKind::SourceMap,
+                        quote: Quote::Raw,
+                    });
                 }
                 i = end;
                 continue;

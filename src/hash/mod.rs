@@ -171,9 +171,8 @@ pub fn versioned_path(key: &str, version: &str, style: UrlStyle) -> String {
 }
 
 /// Extensions that are already compressed: twins would not be smaller.
-pub(crate) const PRECOMPRESSED: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz", "br", "zst", "zip", "mp3", "mp4", "webm", "ogg",
-];
+pub(crate) const PRECOMPRESSED: &[&str] =
+    &["png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz", "br", "zst", "zip", "mp3", "mp4", "webm", "ogg"];
 
 pub(crate) fn extension(key: &str) -> String {
     let name = key.rsplit('/').next().unwrap_or(key);
@@ -298,8 +297,7 @@ fn has_scheme(url: &str) -> bool {
     match url.find(':') {
         Some(i) if i > 0 => {
             let s = &url[..i];
-            s.as_bytes()[0].is_ascii_alphabetic()
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+            s.as_bytes()[0].is_ascii_alphabetic() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
         }
         _ => false,
     }
@@ -384,9 +382,8 @@ fn load(input: &Input, opts: &HashOptions) -> Result<Loaded, Vec<HashError>> {
     let mut errors = Vec::new();
     if extension(key) == "css" {
         let text = utf8(&bytes, &shown, "stylesheet")?;
-        let found = css::find_refs(text, &shown).map_err(|e| {
-            vec![HashError::At { path: shown.clone(), line: e.line, col: e.col, message: e.message }]
-        })?;
+        let found =
+            css::find_refs(text, &shown).map_err(|e| vec![HashError::At { path: shown.clone(), line: e.line, col: e.col, message: e.message }])?;
         for r in found {
             let form = Form::Css { is_url_fn: r.is_url_fn };
             push_ref(key, &shown, &opts.prefix, &r.url, (r.start, r.end), (r.line, r.col), form, &mut refs, &mut errors);
@@ -603,20 +600,11 @@ fn components(assets: &BTreeMap<String, Loaded>) -> Result<Vec<Vec<Vec<String>>>
         let cyclic = comp.len() > 1 || succ[comp[0]].contains(&comp[0]);
         if cyclic && !comp.iter().all(|&m| is_js(keys[m])) {
             let members: BTreeSet<usize> = comp.iter().copied().collect();
-            let deps: BTreeMap<&str, BTreeSet<&str>> = comp
-                .iter()
-                .map(|&m| (keys[m], succ[m].iter().filter(|s| members.contains(s)).map(|&s| keys[s]).collect()))
-                .collect();
+            let deps: BTreeMap<&str, BTreeSet<&str>> =
+                comp.iter().map(|&m| (keys[m], succ[m].iter().filter(|s| members.contains(s)).map(|&s| keys[s]).collect())).collect();
             return Err(HashError::Cycle(find_cycle(&deps).unwrap_or_else(|| comp.iter().map(|&m| keys[m].to_string()).collect())));
         }
-        level[c] = comp
-            .iter()
-            .flat_map(|&m| &succ[m])
-            .map(|&s| comp_of[s])
-            .filter(|&d| d != c)
-            .map(|d| level[d] + 1)
-            .max()
-            .unwrap_or(0);
+        level[c] = comp.iter().flat_map(|&m| &succ[m]).map(|&s| comp_of[s]).filter(|&d| d != c).map(|d| level[d] + 1).max().unwrap_or(0);
     }
     let mut out: Vec<Vec<Vec<String>>> = vec![Vec::new(); level.iter().max().map_or(0, |m| m + 1)];
     for (c, comp) in comps.iter().enumerate() {
@@ -905,7 +893,8 @@ mod tests {
         let (a, b) = (&h["js/a.js"].entry, &h["js/b.js"].entry);
         assert_eq!(a.version, b.version, "one version for the component");
         let leaf = &h["js/leaf.js"].entry.version;
-        let members: BTreeMap<String, String> = [("js/a.js", GRAPH[1].1), ("js/b.js", GRAPH[2].1)].iter().map(|(k, t)| (k.to_string(), md5_hex(t.as_bytes()))).collect();
+        let members: BTreeMap<String, String> =
+            [("js/a.js", GRAPH[1].1), ("js/b.js", GRAPH[2].1)].iter().map(|(k, t)| (k.to_string(), md5_hex(t.as_bytes()))).collect();
         let external: BTreeMap<String, String> = [("js/leaf.js".to_string(), leaf.clone())].into();
         assert_eq!(a.version, component_version(&members, &external));
         // Each member names the other's versioned file.
@@ -970,7 +959,8 @@ mod tests {
         let h = hashed(&[("js/main.js", main)]);
         assert_eq!(text(&h["js/main.js"]), main);
         assert!(h["js/main.js"].entry.deps.is_empty());
-        let e = batch(&[("js/main.js", "import { u } from \"util.js\";\n"), ("js/util.js", "export const u = 1;\n")], &Manifest::default()).unwrap_err();
+        let e =
+            batch(&[("js/main.js", "import { u } from \"util.js\";\n"), ("js/util.js", "export const u = 1;\n")], &Manifest::default()).unwrap_err();
         assert_eq!(
             e[0].to_string(),
             "js/main.js:1:19: bare specifier \"util.js\" names js/util.js, which is served only under its versioned name: import it as \"./util.js\""
@@ -989,7 +979,8 @@ mod tests {
     fn stylesheet_cycles_stay_errors() {
         let e = batch(&[("a.css", "@import 'b.css';\n"), ("b.css", "@import 'a.css';\n")], &Manifest::default()).unwrap_err();
         assert_eq!(e[0].to_string(), "dependency cycle: a.css -> b.css -> a.css");
-        let e = batch(&[("a.js", "new URL('./b.css', import.meta.url)\n"), ("b.css", "a { background: url(a.js) }\n")], &Manifest::default()).unwrap_err();
+        let e = batch(&[("a.js", "new URL('./b.css', import.meta.url)\n"), ("b.css", "a { background: url(a.js) }\n")], &Manifest::default())
+            .unwrap_err();
         assert!(e[0].to_string().starts_with("dependency cycle: "), "{}", e[0]);
     }
 
@@ -1021,7 +1012,13 @@ mod tests {
             for h in &h {
                 for (rel, bytes) in &h.outputs {
                     let text = std::str::from_utf8(bytes).unwrap();
-                    let refs = if rel.ends_with(".css") { js::css_source_map_refs(text) } else if rel.ends_with(".js") { js::find_refs(text).unwrap() } else { continue };
+                    let refs = if rel.ends_with(".css") {
+                        js::css_source_map_refs(text)
+                    } else if rel.ends_with(".js") {
+                        js::find_refs(text).unwrap()
+                    } else {
+                        continue;
+                    };
                     for r in refs.iter().filter(|r| r.kind == js::JsRefKind::SourceMap && !r.url.starts_with("data:")) {
                         seen += 1;
                         let file = served(&r.url, rel).unwrap_or_else(|| panic!("{rel}: {}", r.url));

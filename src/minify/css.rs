@@ -18,9 +18,7 @@ pub fn minify(source: &str, name: &str, targets: Targets) -> Result<String, Prob
     let options = ParserOptions { filename: name.to_string(), error_recovery: false, ..ParserOptions::default() };
     let mut sheet = StyleSheet::parse(source, options).map_err(from_lightningcss)?;
     sheet.minify(MinifyOptions { targets, ..MinifyOptions::default() }).map_err(from_lightningcss)?;
-    let out = sheet
-        .to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() })
-        .map_err(from_lightningcss)?;
+    let out = sheet.to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() }).map_err(from_lightningcss)?;
     Ok(out.code)
 }
 
@@ -89,7 +87,8 @@ mod tests {
     #[test]
     fn minifies_keeping_references() {
         let t = targets("defaults").unwrap();
-        let out = minify("/*! license */\n@import \"base.css\";\na {\n  color: #ff0000;\n  background: url( '../img/x.png' );\n}\n", "a.css", t).unwrap();
+        let out =
+            minify("/*! license */\n@import \"base.css\";\na {\n  color: #ff0000;\n  background: url( '../img/x.png' );\n}\n", "a.css", t).unwrap();
         assert!(out.contains("/*! license */"), "{out}");
         assert!(out.contains("@import \"base.css\""), "{out}");
         assert!(out.contains("../img/x.png"), "{out}");

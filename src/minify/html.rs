@@ -28,7 +28,13 @@ fn raw_text_elements(src: &str) -> Vec<(usize, usize, bool, String)> {
     while let Some(rel) = lower[i..].find('<') {
         let at = i + rel;
         let rest = &lower[at + 1..];
-        let name = if rest.starts_with("script") { "script" } else if rest.starts_with("style") { "style" } else { "" };
+        let name = if rest.starts_with("script") {
+            "script"
+        } else if rest.starts_with("style") {
+            "style"
+        } else {
+            ""
+        };
         let after = rest.as_bytes().get(name.len()).copied();
         if name.is_empty() || !matches!(after, Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')) {
             i = at + 1;
@@ -47,9 +53,8 @@ fn raw_text_elements(src: &str) -> Vec<(usize, usize, bool, String)> {
 
 /// Phrasing elements: whitespace between two of them renders as a space.
 const INLINE: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "button", "cite", "code", "data", "dfn", "em", "i", "img", "input", "kbd",
-    "label", "mark", "meter", "output", "progress", "q", "s", "samp", "select", "small", "span", "strong",
-    "sub", "sup", "svg", "textarea", "time", "u", "var",
+    "a", "abbr", "b", "bdi", "bdo", "button", "cite", "code", "data", "dfn", "em", "i", "img", "input", "kbd", "label", "mark", "meter", "output",
+    "progress", "q", "s", "samp", "select", "small", "span", "strong", "sub", "sup", "svg", "textarea", "time", "u", "var",
 ];
 
 /// The element name of the tag that ends at `gt` (`<name …>` or `</name>`), if it is one.
@@ -102,10 +107,8 @@ pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets
     let lines = LineIndex::new(src);
     let tags = tags(src, &lines)?;
     // Ranges replaced before minify-html runs: (start, end, replacement kept verbatim).
-    let mut keep: Vec<(usize, usize, String)> = protected_bodies(src, &tags, &lines)?
-        .into_iter()
-        .map(|(s, e)| (s, e, src[s..e].to_string()))
-        .collect();
+    let mut keep: Vec<(usize, usize, String)> =
+        protected_bodies(src, &tags, &lines)?.into_iter().map(|(s, e)| (s, e, src[s..e].to_string())).collect();
     for (start, end, is_script, open_tag) in raw_text_elements(src) {
         if keep.iter().any(|&(s, e, _)| start < e && s < end) {
             continue;
@@ -185,7 +188,16 @@ mod tests {
     fn keeps_template_syntax_and_whitespace_sensitive_content() {
         let src = "<div class=\"a  b\">\n  {% if x %}\n    <b>Price:</b> <span>{{ price }}</span>\n  {% end %}\n  {# note #}\n  <%= legacy %>\n</div>\n<pre>\n  keep\n    this\n</pre>\n<textarea>\n a\n  b\n</textarea>\n";
         let out = minify(src, "t.html", t()).unwrap();
-        for must in ["{% if x %}", "{{ price }}", "{% end %}", "{# note #}", "<%= legacy %>", "<pre>\n  keep\n    this\n</pre>", "<b>Price:</b> <span>", "<textarea>\n a\n  b\n</textarea>"] {
+        for must in [
+            "{% if x %}",
+            "{{ price }}",
+            "{% end %}",
+            "{# note #}",
+            "<%= legacy %>",
+            "<pre>\n  keep\n    this\n</pre>",
+            "<b>Price:</b> <span>",
+            "<textarea>\n a\n  b\n</textarea>",
+        ] {
             assert!(out.contains(must), "{must:?} lost in {out:?}");
         }
         assert!(out.len() < src.len());

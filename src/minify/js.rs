@@ -130,16 +130,15 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
     program.visit_mut_with(&mut paren_remover(Some(&comments)));
     // terser's defaults, as swc's own JS API reads them.
     let compress_json = if is_module { r#"{"module": true}"# } else { "{}" };
-    let terser: TerserCompressorOptions = serde_json::from_str(compress_json)
-        .map_err(|e| Problem { line: 1, col: 1, message: format!("internal: compressor options: {e}") })?;
+    let terser: TerserCompressorOptions =
+        serde_json::from_str(compress_json).map_err(|e| Problem { line: 1, col: 1, message: format!("internal: compressor options: {e}") })?;
     let options = MinifyOptions {
         compress: Some(terser.into_config(cm.clone())),
         mangle: Some(MangleOptions { top_level: Some(is_module), ..Default::default() }),
         ..Default::default()
     };
     let extra = ExtraOptions { unresolved_mark, top_level_mark, mangle_name_cache: None };
-    let mut program =
-        swc_core::ecma::minifier::optimize(program, cm.clone(), Some(&comments), None, &options, &extra);
+    let mut program = swc_core::ecma::minifier::optimize(program, cm.clone(), Some(&comments), None, &options, &extra);
     program.visit_mut_with(&mut fixer(Some(&comments)));
     let mut out = Vec::with_capacity(source.len() / 2);
     let mut mappings = Vec::new();
@@ -151,9 +150,7 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
             comments: Some(&comments),
             wr: omit_trailing_semi(writer),
         };
-        emitter
-            .emit_program(&program)
-            .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot print: {e}") })?;
+        emitter.emit_program(&program).map_err(|e| Problem { line: 1, col: 1, message: format!("cannot print: {e}") })?;
     }
     if map_source.is_some() && !header.is_empty() && !header.ends_with('\n') {
         // Keep the code on a line of its own so the map only needs whole-line offsets.
@@ -169,12 +166,14 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
     let map = match map_source {
         Some(src) => {
             let mut bytes = Vec::new();
-            cm.build_source_map(&mappings, None, MapConfig { source: src })
-                .to_writer(&mut bytes)
-                .map_err(|e| Problem { line: 1, col: 1, message: format!("cannot write the source map: {e}") })?;
+            cm.build_source_map(&mappings, None, MapConfig { source: src }).to_writer(&mut bytes).map_err(|e| Problem {
+                line: 1,
+                col: 1,
+                message: format!("cannot write the source map: {e}"),
+            })?;
             if header_lines > 0 {
-                let mut map: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| Problem { line: 1, col: 1, message: format!("internal: source map: {e}") })?;
+                let mut map: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| Problem { line: 1, col: 1, message: format!("internal: source map: {e}") })?;
                 let shifted = format!("{}{}", ";".repeat(header_lines), map["mappings"].as_str().unwrap_or(""));
                 map["mappings"] = serde_json::Value::String(shifted);
                 bytes = serde_json::to_vec(&map).unwrap_or(bytes);

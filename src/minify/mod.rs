@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use crate::scan::Rewrite;
 
-use crate::fsutil::{self, FsError};
 pub use crate::diag::Problem;
+use crate::fsutil::{self, FsError};
 pub use js::JsMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,8 +147,12 @@ fn minify_job(job: &Job, opts: &MinifyOptions, rewrite: Option<&Rewrite>) -> Res
     }
     let src = text(&bytes, &path)?;
     let file_name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (mut code, map) = js::minify_with_map(src, &path, opts.js_mode, &file_name(&job.input))
-        .map_err(|p| MinifyError::At { path: path.clone(), line: p.line, col: p.col, message: p.message })?;
+    let (mut code, map) = js::minify_with_map(src, &path, opts.js_mode, &file_name(&job.input)).map_err(|p| MinifyError::At {
+        path: path.clone(),
+        line: p.line,
+        col: p.col,
+        message: p.message,
+    })?;
     let mut map_path = job.output.clone().into_os_string();
     map_path.push(".map");
     let map_path = PathBuf::from(map_path);
@@ -162,16 +166,11 @@ mod tests {
 
     #[test]
     fn concat_guards_and_maps_errors_to_files() {
-        let files = vec![
-            ("a.js".to_string(), b"var a = 1 // no semicolon".to_vec()),
-            ("b.js".to_string(), b"(function(){ window.b = a })()".to_vec()),
-        ];
+        let files =
+            vec![("a.js".to_string(), b"var a = 1 // no semicolon".to_vec()), ("b.js".to_string(), b"(function(){ window.b = a })()".to_vec())];
         let out = String::from_utf8(minify_concat(Kind::Js, &files, &MinifyOptions::default()).unwrap()).unwrap();
         assert!(out.contains("window.b"), "{out}");
-        let bad = vec![
-            ("a.js".to_string(), b"var a = 1;\nvar b = 2;\n".to_vec()),
-            ("b.js".to_string(), b"var c = 3;\nvar d = ;\n".to_vec()),
-        ];
+        let bad = vec![("a.js".to_string(), b"var a = 1;\nvar b = 2;\n".to_vec()), ("b.js".to_string(), b"var c = 3;\nvar d = ;\n".to_vec())];
         let e = minify_concat(Kind::Js, &bad, &MinifyOptions::default()).unwrap_err().to_string();
         assert!(e.starts_with("b.js:2:9: "), "{e}");
     }

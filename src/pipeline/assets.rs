@@ -113,14 +113,16 @@ impl Laps {
 /// there were none.
 pub fn assets(static_root: &Path, statics: Vec<StaticFile>, templates: &[Template], o: &AssetOptions, cache: &Cache) -> Result<AssetsOut, Errors> {
     let mut laps = Laps { stages: Vec::new(), clock: Instant::now() };
-    let mopts = MinifyOptions { targets: minify::css::targets(&o.targets).map_err(|e| super::one(BuildError::Message(e)))?, js_mode: minify::JsMode::Detect };
+    let mopts =
+        MinifyOptions { targets: minify::css::targets(&o.targets).map_err(|e| super::one(BuildError::Message(e)))?, js_mode: minify::JsMode::Detect };
     let (static_files, renames) = minify_and_convert(&statics, o, &mopts, cache)?;
     laps.lap("minify and webp");
     let (static_manifest, mut static_out) = version(static_root, &statics, &static_files, renames, o, cache)?;
     laps.lap("hash");
     let (block_manifest, block_out) = blocks::compile(static_root, &static_files, templates, &static_manifest, o, &mopts, cache)?;
     static_out.extend(block_out);
-    let merged = manifest::merge(vec![("static".into(), static_manifest), ("blocks".into(), block_manifest)]).map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
+    let merged = manifest::merge(vec![("static".into(), static_manifest), ("blocks".into(), block_manifest)])
+        .map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
     let manifest_json = fsutil::stable_json(&merged);
     laps.lap("blocks");
     let templates = templates::rewrite(templates, &merged, &manifest_json, o, &mopts, cache)?;
@@ -135,12 +137,7 @@ type Renames = BTreeMap<String, String>;
 
 /// Steps 1–2: each static file minified (JS, CSS) or converted to WebP (an image, when asked),
 /// else as it is; one unit each. Returns the files by key, and the renames WebP made.
-fn minify_and_convert(
-    statics: &[StaticFile],
-    o: &AssetOptions,
-    mopts: &MinifyOptions,
-    cache: &Cache,
-) -> Result<(StaticBytes, Renames), Errors> {
+fn minify_and_convert(statics: &[StaticFile], o: &AssetOptions, mopts: &MinifyOptions, cache: &Cache) -> Result<(StaticBytes, Renames), Errors> {
     let mopts_id = minify_options_id(o);
     // (key, the files it became, its rename)
     type Converted = (String, Built, Option<String>);
@@ -202,7 +199,8 @@ fn version(
     let known = Manifest { renames: renames.clone(), ..Manifest::default() };
     let paths: BTreeMap<&str, &Path> = statics.iter().map(|f| (f.key.as_str(), f.path.as_path())).collect();
     let path_of = |key: &str| paths.get(key).map(|p| p.to_path_buf()).unwrap_or_else(|| static_root.join(key));
-    let inputs: Vec<Input> = static_files.iter().map(|(key, bytes)| Input { key: key.clone(), path: path_of(key), bytes: Some(bytes.clone()) }).collect();
+    let inputs: Vec<Input> =
+        static_files.iter().map(|(key, bytes)| Input { key: key.clone(), path: path_of(key), bytes: Some(bytes.clone()) }).collect();
     let hashed = hash::hash_batch(&inputs, &known, &o.hash_options()).map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
     let mut static_manifest = hash::partial(&hashed);
     static_manifest.renames = renames;

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use super::assets::AssetOptions;
 use super::cache::{Cache, Outputs, Read};
 use super::{twins, BuildError, Errors, Problems};
-use crate::hash::block::{self, BlockOptions};
 use crate::hash;
+use crate::hash::block::{self, BlockOptions};
 use crate::manifest::{BlockEntry, Manifest};
 use crate::minify::{Kind, MinifyOptions};
 use crate::scan::{self, BlockDef, Template};
@@ -50,7 +50,14 @@ pub fn compile(
 }
 
 /// One block: its entry (read from the cache, or compiled) and its bundle with the bundle's twins.
-fn one_block(d: &BlockDef, static_root: &Path, static_manifest: &Manifest, bopts: &BlockOptions, o: &AssetOptions, cache: &Cache) -> Result<(String, BlockEntry, Outputs), Errors> {
+fn one_block(
+    d: &BlockDef,
+    static_root: &Path,
+    static_manifest: &Manifest,
+    bopts: &BlockOptions,
+    o: &AssetOptions,
+    cache: &Cache,
+) -> Result<(String, BlockEntry, Outputs), Errors> {
     let versions: Vec<(String, String)> =
         d.paths.iter().map(|p| (p.clone(), static_manifest.asset(p).map(|(_, e)| e.version.clone()).unwrap_or_default())).collect();
     let version = block::block_version(d.kind, &versions, bopts);
@@ -58,13 +65,15 @@ fn one_block(d: &BlockDef, static_root: &Path, static_manifest: &Manifest, bopts
     // The entry is the unit's last output, read now (a corrupt one makes the block a miss); the
     // bundle is read only if it must be written.
     let mut outs = cache.get_or_build(&format!("block {}", d.key), inputs, Read::Last, || {
-        let c = block::compile_block(d.kind, &d.paths, static_root, static_manifest, bopts).map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
+        let c = block::compile_block(d.kind, &d.paths, static_root, static_manifest, bopts)
+            .map_err(|e| e.into_iter().map(Into::into).collect::<Errors>())?;
         let mut outs = c.outputs;
         outs.push(("entry.json".into(), serde_json::to_vec(&c.entry).map_err(|e| super::one(BuildError::Message(e.to_string())))?));
         Ok::<_, Errors>(outs)
     })?;
     let entry_json = outs.pop().map(|(_, c)| c.into_bytes()).transpose().map_err(super::one)?.unwrap_or_default();
-    let mut entry: BlockEntry = serde_json::from_slice(&entry_json).map_err(|e| super::one(BuildError::Message(format!("block {}: cached entry: {e}", d.key))))?;
+    let mut entry: BlockEntry =
+        serde_json::from_slice(&entry_json).map_err(|e| super::one(BuildError::Message(format!("block {}: cached entry: {e}", d.key))))?;
     let mut all: Outputs = Vec::new();
     for (rel, content) in outs {
         let tw = twins::twins(cache, &d.key, &rel, &content, o.compress).map_err(super::one)?;
@@ -74,4 +83,3 @@ fn one_block(d: &BlockDef, static_root: &Path, static_manifest: &Manifest, bopts
     }
     Ok((d.key.clone(), entry, all))
 }
-

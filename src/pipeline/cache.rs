@@ -59,20 +59,9 @@ impl Cache {
     /// The cache in `dir` (none: nothing is reused or kept). With `explain`, every rebuilt unit
     /// is explained.
     pub fn open(dir: Option<PathBuf>, explain: bool) -> Cache {
-        let previous = dir
-            .as_ref()
-            .and_then(|d| std::fs::read(d.join("units.json")).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        Cache {
-            dir,
-            explain,
-            previous,
-            current: Mutex::default(),
-            new_blobs: Mutex::default(),
-            explained: Mutex::default(),
-            hits: Mutex::new(0),
-        }
+        let previous =
+            dir.as_ref().and_then(|d| std::fs::read(d.join("units.json")).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        Cache { dir, explain, previous, current: Mutex::default(), new_blobs: Mutex::default(), explained: Mutex::default(), hits: Mutex::new(0) }
     }
 
     fn key(inputs: &Inputs) -> String {

@@ -177,9 +177,8 @@ impl BuildConfig {
         }
         let a = self.archive.as_ref()?;
         let (abs, src) = (fsutil::absolute_lexical(a).ok()?, fsutil::absolute_lexical(&self.src).ok()?);
-        (abs.starts_with(&src) || output_kind(a) == OutputKind::Dir).then(|| {
-            format!("refusing --archive {}: it must be a .tar.zst, .tar.gz or .zip outside the source tree", fsutil::display(a))
-        })
+        (abs.starts_with(&src) || output_kind(a) == OutputKind::Dir)
+            .then(|| format!("refusing --archive {}: it must be a .tar.zst, .tar.gz or .zip outside the source tree", fsutil::display(a)))
     }
 
     /// The static root's path in the app with one trailing `/` (empty: no static root).

@@ -108,7 +108,15 @@ pub fn unchanged(mut previous: Outcome, stages: Vec<(String, f64)>, explain: boo
 }
 
 /// The outcome of a build that wrote `files`.
-pub fn summarize(config: &BuildConfig, tree: &Tree, templates: &[Template], merged: &Manifest, files: &[DistFile], cache: &Cache, stages: Vec<(String, f64)>) -> Outcome {
+pub fn summarize(
+    config: &BuildConfig,
+    tree: &Tree,
+    templates: &[Template],
+    merged: &Manifest,
+    files: &[DistFile],
+    cache: &Cache,
+    stages: Vec<(String, f64)>,
+) -> Outcome {
     let out_prefix = config.out_prefix();
     let mut outcome = Outcome { framework: config.framework.clone(), files_in: tree.files_in, files_out: files.len(), stages, ..Outcome::default() };
     let blocks_dir = format!("{out_prefix}f/");

@@ -7,9 +7,9 @@ use super::cache::Outputs;
 use super::memo::{write_if_changed, Update};
 use super::sources::Tree;
 use super::{BuildConfig, BuildError, Errors, Naming};
+use crate::assemble::{env_production, write_dist, Class, Content, DistFile, WrittenFile};
 use crate::fsutil;
 use crate::manifest::{self, Manifest};
-use crate::assemble::{env_production, write_dist, Class, Content, DistFile, WrittenFile};
 
 /// Every file of the dist, sorted by destination; two for one path is an error.
 pub fn dist_files(config: &BuildConfig, tree: &Tree, pyc: Outputs, assets: AssetsOut, manifest: &Manifest) -> Result<Vec<DistFile>, Errors> {

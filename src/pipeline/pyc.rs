@@ -32,7 +32,9 @@ pub fn compile(cache: &Cache, config: &BuildConfig, modules: &[(&String, &str)])
     let mut files = Vec::new();
     for (rel, name, inputs) in units {
         let built = cache.get_or_build(&name, inputs, Read::Lazy, || {
-            compiled.remove(rel).unwrap_or_else(|| Err(PycError::Compile { path: rel.to_string(), kind: "kiln".into(), message: "not compiled".into() }))
+            compiled
+                .remove(rel)
+                .unwrap_or_else(|| Err(PycError::Compile { path: rel.to_string(), kind: "kiln".into(), message: "not compiled".into() }))
         });
         match built {
             Ok(outs) => files.extend(outs),
@@ -55,4 +57,3 @@ fn compile_misses<'a>(config: &BuildConfig, misses: &[&'a str], opts: &PycOption
     let results = compiler.compile(&sources, opts);
     Ok(misses.iter().zip(results).map(|(rel, r)| (*rel, r.map(|bytes| vec![(pyc_path(rel, &compiler.info, opts), bytes)]))).collect())
 }
-

@@ -65,7 +65,9 @@ fn graph_svg(edges: &[(String, String)]) -> String {
             pos.insert(n, (10.0 + c as f64 * col_w, 30.0 + r as f64 * row_h));
         }
     }
-    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=img aria-label=\"asset graph\">");
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=img aria-label=\"asset graph\">"
+    );
     for (i, title) in ["templates", "blocks", "stylesheets & scripts", "assets"].iter().enumerate() {
         let _ = write!(s, "<text x=\"{}\" y=\"16\" class=h>{title}</text>", 10.0 + i as f64 * col_w);
     }

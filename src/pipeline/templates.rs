@@ -46,7 +46,14 @@ pub fn scan(config: &BuildConfig, tree: &Tree, problems: &mut Problems) -> Vec<T
 
 /// Step 6: each template with its blocks replaced by tags and its static_url calls by URLs,
 /// then minified (when asked): (name, content) in template order.
-pub fn rewrite(templates: &[Template], manifest: &Manifest, manifest_json: &[u8], o: &AssetOptions, mopts: &MinifyOptions, cache: &Cache) -> Result<Vec<(String, Content)>, Errors> {
+pub fn rewrite(
+    templates: &[Template],
+    manifest: &Manifest,
+    manifest_json: &[u8],
+    o: &AssetOptions,
+    mopts: &MinifyOptions,
+    cache: &Cache,
+) -> Result<Vec<(String, Content)>, Errors> {
     let rewrite = Rewrite { manifest: manifest.clone(), url_prefix: o.hash_options().url_prefix().to_string() };
     let manifest_md5 = md5_hex(manifest_json);
     let options = format!("{} prefix={} minify={}", minify_options_id(o), rewrite.url_prefix, o.minify_templates);

@@ -154,11 +154,7 @@ impl Compiler {
         });
         results
             .into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or_else(|| Err(interp_err(&self.python, "worker stopped".into())))
-            })
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| Err(interp_err(&self.python, "worker stopped".into()))))
             .collect()
     }
 
@@ -178,15 +174,13 @@ impl Compiler {
         writeln!(w.stdin, "{req}").and_then(|_| w.stdin.flush()).map_err(io)?;
         let mut line = String::new();
         w.stdout.read_line(&mut line).map_err(io)?;
-        let header: Header = serde_json::from_str(&line)
-            .map_err(|_| interp_err(&self.python, format!("unexpected worker answer {line:?}")))?;
+        let header: Header = serde_json::from_str(&line).map_err(|_| interp_err(&self.python, format!("unexpected worker answer {line:?}")))?;
         let mut payload = vec![0; header.size];
         w.stdout.read_exact(&mut payload).map_err(io)?;
         if header.ok {
             return Ok(payload);
         }
-        let f: Failure = serde_json::from_slice(&payload)
-            .map_err(|_| interp_err(&self.python, "unreadable error from worker".into()))?;
+        let f: Failure = serde_json::from_slice(&payload).map_err(|_| interp_err(&self.python, "unreadable error from worker".into()))?;
         Err(match (f.line, f.col) {
             (Some(line), Some(col)) => PycError::Syntax { path: shown, line, col, kind: f.kind, message: f.msg },
             _ => PycError::Compile { path: shown, kind: f.kind, message: f.msg },
@@ -230,8 +224,8 @@ fn spawn(python: &Path) -> Result<(Worker, InterpreterInfo), PycError> {
     let mut worker = Worker { child, stdin, stdout: BufReader::new(stdout) };
     let mut hello = String::new();
     worker.stdout.read_line(&mut hello).map_err(|e| interp_err(python, e.to_string()))?;
-    let info: InterpreterInfo = serde_json::from_str(&hello)
-        .map_err(|_| interp_err(python, "did not start kiln's compiler driver (is it Python 3.7+?)".into()))?;
+    let info: InterpreterInfo =
+        serde_json::from_str(&hello).map_err(|_| interp_err(python, "did not start kiln's compiler driver (is it Python 3.7+?)".into()))?;
     Ok((worker, info))
 }
 
@@ -251,12 +245,7 @@ pub fn pyc_path(key: &str, info: &InterpreterInfo, opts: &PycOptions) -> String 
 
 /// The files a batch produces: (path relative to the output root, bytes). Excluded sources are
 /// copied as source; with `keep_source` every source is copied beside its bytecode.
-pub fn layout(
-    compiler: &Compiler,
-    sources: &[Source],
-    excluded: &[Source],
-    opts: &PycOptions,
-) -> (Vec<(String, Vec<u8>)>, Vec<PycError>) {
+pub fn layout(compiler: &Compiler, sources: &[Source], excluded: &[Source], opts: &PycOptions) -> (Vec<(String, Vec<u8>)>, Vec<PycError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for s in sources {

@@ -421,11 +421,9 @@ pub fn rewrite_source(src: &str, rw: &Rewrite) -> Result<String, Vec<Problem>> {
     for b in &scan.blocks {
         match rw.block(&b.paths) {
             Some(entry) => edits.push((b.span.0, b.span.1, rw.block_tag(b.kind, entry))),
-            None => problems.push(Problem {
-                line: b.line,
-                col: b.col,
-                message: format!("asset block {} is not in the manifest", block_key(&b.paths)),
-            }),
+            None => {
+                problems.push(Problem { line: b.line, col: b.col, message: format!("asset block {} is not in the manifest", block_key(&b.paths)) })
+            }
         }
     }
     for u in &scan.static_urls {
@@ -465,7 +463,10 @@ mod tests {
     fn finds_tornado_and_django_blocks_and_literal_static_urls() {
         let s = scan_source(T).unwrap();
         assert_eq!(s.blocks.len(), 2);
-        assert_eq!((s.blocks[0].kind, s.blocks[0].paths.clone(), s.blocks[0].line), (BlockKind::Css, vec!["css/a.css".to_string(), "css/b.css".to_string()], 2));
+        assert_eq!(
+            (s.blocks[0].kind, s.blocks[0].paths.clone(), s.blocks[0].line),
+            (BlockKind::Css, vec!["css/a.css".to_string(), "css/b.css".to_string()], 2)
+        );
         assert_eq!((s.blocks[1].kind, s.blocks[1].line), (BlockKind::Js, 9));
         let urls: Vec<(&str, bool)> = s.static_urls.iter().map(|u| (u.path.as_str(), u.whole_tag.is_some())).collect();
         assert_eq!(urls, [("img/x.png", true), ("img/y.png", false)]);

@@ -65,11 +65,7 @@ pub fn tags(src: &str, lines: &LineIndex) -> Result<Vec<Tag>, Problem> {
         }
         let inner = src[i + 2..end - 2].trim().to_string();
         let kind = [TagKind::Expr, TagKind::Stmt, TagKind::Comment, TagKind::Legacy][n];
-        let word = if kind == TagKind::Stmt {
-            inner.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_string()
-        } else {
-            String::new()
-        };
+        let word = if kind == TagKind::Stmt { inner.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_string() } else { String::new() };
         out.push(Tag { start: i, end, kind, inner, word });
         i = end;
     }

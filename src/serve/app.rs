@@ -127,8 +127,16 @@ impl Drop for App {
 /// proxy sets itself.
 fn hop_by_hop(name: &str, listed: &[String]) -> bool {
     const HOP: [&str; 10] = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade", "expect",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
     ];
     let lower = name.to_ascii_lowercase();
     HOP.contains(&lower.as_str()) || listed.contains(&lower)
@@ -226,8 +234,13 @@ mod tests {
             target: "/cart?x=1".into(),
             minor: 1,
             headers: [
-                ("Host", "shop"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Transfer-Encoding", "chunked"),
-                ("X-Kiln-Remote-Addr", "6.6.6.6"), ("X_Kiln_Remote_Addr", "6.6.6.6"), ("Cookie", "a=b"),
+                ("Host", "shop"),
+                ("Connection", "keep-alive, X-Secret"),
+                ("X-Secret", "1"),
+                ("Transfer-Encoding", "chunked"),
+                ("X-Kiln-Remote-Addr", "6.6.6.6"),
+                ("X_Kiln_Remote_Addr", "6.6.6.6"),
+                ("Cookie", "a=b"),
             ]
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -194,8 +194,7 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, HeadError> {
         return Err(HeadError::UriTooLong);
     }
     let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(HeadError::Bad("malformed request line"));
     };
     if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
@@ -208,9 +207,7 @@ pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Head, HeadError> {
     let minor = match version {
         b"HTTP/1.1" => 1,
         b"HTTP/1.0" => 0,
-        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => {
-            return Err(HeadError::Version)
-        }
+        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => return Err(HeadError::Version),
         _ => return Err(HeadError::Bad("malformed HTTP version")),
     };
     let method = String::from_utf8_lossy(method).into_owned();
@@ -276,9 +273,7 @@ enum Framing {
 }
 
 fn framing(head: &Head, limits: &Limits) -> Result<Framing, HeadError> {
-    let values = |name: &str| -> Vec<&str> {
-        head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
-    };
+    let values = |name: &str| -> Vec<&str> { head.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect() };
     let te = values("transfer-encoding");
     let cl = values("content-length");
     if !te.is_empty() {
@@ -654,8 +649,7 @@ fn serve_connection(stream: TcpStream, remote: SocketAddr, handler: &dyn Handler
         let req = Request { method: head.method, target: head.target, minor: head.minor, headers: head.headers, body, remote };
         let keep = req.keep_alive();
         let started = Instant::now();
-        let resp = catch_unwind(AssertUnwindSafe(|| handler.handle(&req)))
-            .unwrap_or_else(|_| Response::text(500, "internal error\n"));
+        let resp = catch_unwind(AssertUnwindSafe(|| handler.handle(&req))).unwrap_or_else(|_| Response::text(500, "internal error\n"));
         let status = resp.status;
         let sent = write_response(&mut conn.stream, req.method == "HEAD", resp, keep);
         if limits.log {
@@ -707,10 +701,7 @@ impl Pool {
         st.threads += 1;
         drop(st);
         let pool = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name("kiln-serve".into())
-            .stack_size(512 * 1024)
-            .spawn(move || pool.work(stream, remote));
+        let spawned = std::thread::Builder::new().name("kiln-serve".into()).stack_size(512 * 1024).spawn(move || pool.work(stream, remote));
         if spawned.is_err() {
             self.lock().threads -= 1;
         }
@@ -748,12 +739,7 @@ fn overloaded(mut stream: TcpStream) {
 
 /// Accepts connections forever (returns only if the listener fails for good).
 pub fn run(listener: TcpListener, handler: Arc<dyn Handler>, limits: Limits) -> io::Error {
-    let pool = Arc::new(Pool {
-        state: Mutex::new(PoolState { queue: VecDeque::new(), idle: 0, threads: 0 }),
-        wake: Condvar::new(),
-        handler,
-        limits,
-    });
+    let pool = Arc::new(Pool { state: Mutex::new(PoolState { queue: VecDeque::new(), idle: 0, threads: 0 }), wake: Condvar::new(), handler, limits });
     let mut failures = 0;
     loop {
         match listener.accept() {
@@ -838,15 +824,15 @@ mod tests {
     #[test]
     fn refuses_malformed_heads() {
         let bad = [
-            "GET /a HTTP/1.1",                                 // no Host
-            "GET /a HTTP/1.1\r\nHost: a\r\nHost: b",           // two Hosts
-            "GET  /a HTTP/1.1\r\nHost: a",                     // double space
-            "GET /a\r\nHost: a",                               // HTTP/0.9
-            "G(T /a HTTP/1.1\r\nHost: a",                      // bad method
-            "GET a HTTP/1.1\r\nHost: a",                       // not origin form
-            "GET /a HTTP/1.1\r\nHost : a",                     // space before colon
-            "GET /a HTTP/1.1\r\nHost: a\r\n folded",           // obs-fold
-            "GET /a HTTP/1.1\r\nHost: a\r\nX: a\x01b",         // control byte
+            "GET /a HTTP/1.1",                         // no Host
+            "GET /a HTTP/1.1\r\nHost: a\r\nHost: b",   // two Hosts
+            "GET  /a HTTP/1.1\r\nHost: a",             // double space
+            "GET /a\r\nHost: a",                       // HTTP/0.9
+            "G(T /a HTTP/1.1\r\nHost: a",              // bad method
+            "GET a HTTP/1.1\r\nHost: a",               // not origin form
+            "GET /a HTTP/1.1\r\nHost : a",             // space before colon
+            "GET /a HTTP/1.1\r\nHost: a\r\n folded",   // obs-fold
+            "GET /a HTTP/1.1\r\nHost: a\r\nX: a\x01b", // control byte
             "GET /a HTTP/1.1\r\nHost: a\r\nno colon",
             "GET /\x7fa HTTP/1.1\r\nHost: a",
         ];

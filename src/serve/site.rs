@@ -56,7 +56,11 @@ pub enum Route {
     File(Served),
     /// A block whose compiled file is missing or not the requested version, answered from its
     /// constituents (listed, in order, for the `X-Kiln-Fallback` header).
-    Fallback { content_type: &'static str, body: Vec<u8>, parts: Vec<String> },
+    Fallback {
+        content_type: &'static str,
+        body: Vec<u8>,
+        parts: Vec<String>,
+    },
     NotFound,
 }
 
@@ -224,14 +228,7 @@ impl Site {
                 self.files.get(&twin).map(|p| (enc, p.clone()))
             })
             .collect();
-        Route::File(Served {
-            rel: rel.to_string(),
-            path: path.clone(),
-            content_type: content_type(rel),
-            cache,
-            version: version.cloned(),
-            twins,
-        })
+        Route::File(Served { rel: rel.to_string(), path: path.clone(), content_type: content_type(rel), cache, version: version.cloned(), twins })
     }
 }
 
@@ -398,18 +395,24 @@ mod tests {
 
     fn site(files: &[&str]) -> Site {
         let mut m = Manifest::default();
-        m.assets.insert("css/a.css".into(), entry("aaaa11112222ffff", "css/a.aaaa11112222.css", &[("gzip", "css/a.aaaa11112222.css.gz"), ("br", "css/a.aaaa11112222.css.br")]));
+        m.assets.insert(
+            "css/a.css".into(),
+            entry("aaaa11112222ffff", "css/a.aaaa11112222.css", &[("gzip", "css/a.aaaa11112222.css.gz"), ("br", "css/a.aaaa11112222.css.br")]),
+        );
         m.assets.insert("js/x.js".into(), entry("1111", "js/x.1111.js", &[]));
         m.assets.insert("js/y.js".into(), entry("2222", "js/y.2222.js", &[]));
         m.assets.insert("img/b.webp".into(), entry("bbbb", "v:bbbb/img/b.webp", &[]));
         m.renames.insert("img/b.jpg".into(), "img/b.webp".into());
-        m.blocks.insert("cafe".into(), BlockEntry {
-            version: "bb01".into(),
-            versioned_path: "f/cafe.bb01.js".into(),
-            integrity: "sha384-y".into(),
-            paths: vec!["js/x.js".into(), "js/y.js".into()],
-            encodings: BTreeMap::new(),
-        });
+        m.blocks.insert(
+            "cafe".into(),
+            BlockEntry {
+                version: "bb01".into(),
+                versioned_path: "f/cafe.bb01.js".into(),
+                integrity: "sha384-y".into(),
+                paths: vec!["js/x.js".into(), "js/y.js".into()],
+                encodings: BTreeMap::new(),
+            },
+        );
         m.lookups = manifest::lookups(m.assets.keys().map(String::as_str));
         let files = files.iter().map(|f| (f.to_string(), PathBuf::from("/nonexistent").join(f))).collect();
         Site::new(files, m, "/s/")
@@ -446,13 +449,27 @@ mod tests {
     #[test]
     fn content_types_cover_every_kind() {
         for (name, ct) in [
-            ("a.html", "text/html; charset=utf-8"), ("a.css", "text/css; charset=utf-8"),
-            ("a.js", "text/javascript; charset=utf-8"), ("a.mjs", "text/javascript; charset=utf-8"),
-            ("a.js.map", "application/json"), ("a.json", "application/json"), ("a.svg", "image/svg+xml"),
-            ("a.png", "image/png"), ("a.JPG", "image/jpeg"), ("a.gif", "image/gif"), ("a.webp", "image/webp"),
-            ("a.avif", "image/avif"), ("a.ico", "image/x-icon"), ("a.woff", "font/woff"), ("a.woff2", "font/woff2"),
-            ("a.ttf", "font/ttf"), ("a.wasm", "application/wasm"), ("a.txt", "text/plain; charset=utf-8"),
-            ("a.xml", "application/xml"), ("noext", "application/octet-stream"), (".hidden", "application/octet-stream"),
+            ("a.html", "text/html; charset=utf-8"),
+            ("a.css", "text/css; charset=utf-8"),
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.mjs", "text/javascript; charset=utf-8"),
+            ("a.js.map", "application/json"),
+            ("a.json", "application/json"),
+            ("a.svg", "image/svg+xml"),
+            ("a.png", "image/png"),
+            ("a.JPG", "image/jpeg"),
+            ("a.gif", "image/gif"),
+            ("a.webp", "image/webp"),
+            ("a.avif", "image/avif"),
+            ("a.ico", "image/x-icon"),
+            ("a.woff", "font/woff"),
+            ("a.woff2", "font/woff2"),
+            ("a.ttf", "font/ttf"),
+            ("a.wasm", "application/wasm"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.xml", "application/xml"),
+            ("noext", "application/octet-stream"),
+            (".hidden", "application/octet-stream"),
         ] {
             assert_eq!(content_type(name), ct, "{name}");
         }
@@ -463,8 +480,27 @@ mod tests {
         assert_eq!(clean_path("css/a%20b.css").as_deref(), Some("css/a b.css"));
         assert_eq!(clean_path("v:123/f:ab:cd/x.js").as_deref(), Some("v:123/f:ab:cd/x.js"));
         for bad in [
-            "../x", "a/../../x", "%2e%2e/x", "%2E%2E/x", ".%2e/x", "a/%2e/b", "a%2fb", "a%2Fb", "..%5cx", "a\\b",
-            "a%00b", "/etc/passwd", "a//b", "", "a/", ".env", "a/.git/config", "%zz", "a%2", "%c0%ae%c0%ae/x", "a%0ab",
+            "../x",
+            "a/../../x",
+            "%2e%2e/x",
+            "%2E%2E/x",
+            ".%2e/x",
+            "a/%2e/b",
+            "a%2fb",
+            "a%2Fb",
+            "..%5cx",
+            "a\\b",
+            "a%00b",
+            "/etc/passwd",
+            "a//b",
+            "",
+            "a/",
+            ".env",
+            "a/.git/config",
+            "%zz",
+            "a%2",
+            "%c0%ae%c0%ae/x",
+            "a%0ab",
         ] {
             assert_eq!(clean_path(bad), None, "{bad:?}");
         }

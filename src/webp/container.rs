@@ -60,10 +60,7 @@ pub fn gif_info(b: &[u8]) -> GifInfo {
             0x21 => {
                 let Some(&label) = b.get(i + 1) else { break };
                 i += 2;
-                if label == 0xFF
-                    && b.get(i) == Some(&11)
-                    && matches!(b.get(i + 1..i + 12), Some(b"NETSCAPE2.0") | Some(b"ANIMEXTS1.0"))
-                {
+                if label == 0xFF && b.get(i) == Some(&11) && matches!(b.get(i + 1..i + 12), Some(b"NETSCAPE2.0") | Some(b"ANIMEXTS1.0")) {
                     if let Some(&[3, 1, lo, hi]) = b.get(i + 12..i + 16) {
                         info.repeat = Some(u16::from_le_bytes([lo, hi]));
                     }

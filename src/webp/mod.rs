@@ -161,13 +161,7 @@ fn encode_gif(bytes: &[u8], opts: &WebpOptions) -> Result<Encoded, ImageProblem>
     check_size(u32::from(fw), u32::from(fh), opts)?;
     let total = u64::from(width) * u64::from(height) * info.frames;
     if info.frames > 1 && total > opts.max_pixels.saturating_mul(ANIMATION_PIXEL_FACTOR) {
-        return Err(ImageProblem::AnimationTooLarge {
-            frames: info.frames,
-            width,
-            height,
-            factor: ANIMATION_PIXEL_FACTOR,
-            limit: opts.max_pixels,
-        });
+        return Err(ImageProblem::AnimationTooLarge { frames: info.frames, width, height, factor: ANIMATION_PIXEL_FACTOR, limit: opts.max_pixels });
     }
     decoder.set_limits(limits(opts)).map_err(decode_err("GIF"))?;
     // GIF's count is of repeats after the first play, WebP's of plays; no count means play once
@@ -211,13 +205,7 @@ fn encode_frames(
         let f = f.map_err(decode_err(format))?;
         count += 1;
         if count.saturating_mul(pixels) > budget {
-            return Err(ImageProblem::AnimationTooLarge {
-                frames: count,
-                width,
-                height,
-                factor: ANIMATION_PIXEL_FACTOR,
-                limit: opts.max_pixels,
-            });
+            return Err(ImageProblem::AnimationTooLarge { frames: count, width, height, factor: ANIMATION_PIXEL_FACTOR, limit: opts.max_pixels });
         }
         let (num, den) = f.delay().numer_denom_ms();
         let ms = num.checked_div(den).unwrap_or(0);
@@ -343,9 +331,7 @@ pub fn convert_batch(jobs: &[Job], opts: &WebpOptions, replace: bool) -> Vec<Res
         planned.push(match webp_rel(&job.rel) {
             None => Err(WebpError::Extension { path }),
             Some(w) => match first_for.get(&w) {
-                Some(other) if other.rel != job.rel => {
-                    Err(WebpError::Collision { path, webp: w, other: fsutil::display(&other.input) })
-                }
+                Some(other) if other.rel != job.rel => Err(WebpError::Collision { path, webp: w, other: fsutil::display(&other.input) }),
                 _ => {
                     first_for.insert(w.clone(), job);
                     Ok(w)
@@ -379,25 +365,15 @@ pub fn convert_bytes(rel: &str, webp_rel: &str, original: Vec<u8>, path: &str, o
     let encoded = encode(&original, opts).map_err(|problem| WebpError::Image { path: path.clone(), problem })?;
     let (webp_len, orig_len) = (encoded.webp.len(), original.len());
     if !replace {
-        return Ok(Converted {
-            files: vec![(rel.to_string(), original), (webp_rel.to_string(), encoded.webp)],
-            rename: None,
-            note: None,
-        });
+        return Ok(Converted { files: vec![(rel.to_string(), original), (webp_rel.to_string(), encoded.webp)], rename: None, note: None });
     }
     if webp_len < orig_len {
-        Ok(Converted {
-            files: vec![(webp_rel.to_string(), encoded.webp)],
-            rename: Some((rel.to_string(), webp_rel.to_string())),
-            note: None,
-        })
+        Ok(Converted { files: vec![(webp_rel.to_string(), encoded.webp)], rename: Some((rel.to_string(), webp_rel.to_string())), note: None })
     } else {
         Ok(Converted {
             files: vec![(rel.to_string(), original)],
             rename: None,
-            note: Some(format!(
-                "{path}: kept the original: its WebP would be {webp_len} bytes, not smaller than its {orig_len}"
-            )),
+            note: Some(format!("{path}: kept the original: its WebP would be {webp_len} bytes, not smaller than its {orig_len}")),
         })
     }
 }
