@@ -386,3 +386,43 @@ fn example_django_site_from_kilns_dist_is_served_by_django() {
     assert!(served.ok, "kiln's dist of examples/django-site, served by Django 5.2 (DEBUG=False, WhiteNoise), fails:\n{}", served.report);
     assert_checked_enough(&served, "kiln's django-site dist", pages.len(), 20, 10, &["main", "util", "products"]);
 }
+
+/// `kiln serve DIST --app MODULE:APP` with the frameworks' Python: the same crawl must pass
+/// against kiln's preview server as against the framework's own.
+fn crawl_through_kiln_serve(py: &Path, dist: &Path, app: &[&str], env: &[(&str, &str)], pages: &[&str]) -> Value {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(bin("kiln"));
+    server.arg("serve").arg(dist).args(app).args(["--port", &port.to_string(), "--quiet"]).arg("--python").arg(py).current_dir(dist);
+    server.env("SECRET_KEY", SECRET_KEY).env_remove("DEBUG").envs(env.iter().copied());
+    let mut child = server.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("kiln serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let o = up.then(|| run(framework_tool(py, "crawl.py").arg(&base).args(pages)));
+    let _ = child.kill();
+    let log = child.wait_with_output().map(|o| stderr(&o)).unwrap_or_default();
+    let o = o.unwrap_or_else(|| panic!("kiln serve never listened on {port}:\n{log}"));
+    assert!(o.status.success(), "crawl through `kiln serve {} {app:?}` fails:\n{}\nkiln serve:\n{log}", dist.display(), stderr(&o));
+    json_out(&o, "crawl.py")
+}
+
+#[test]
+fn kiln_serve_app_runs_the_asok_and_django_example_dists() {
+    let Some(py) = framework_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let asok = tmp.path().join("asok-dist");
+    let o = kiln_build(&py, &repo().join("examples/asok-blog"), &asok);
+    assert!(o.status.success(), "kiln build examples/asok-blog:\n{}", stderr(&o));
+    let j = crawl_through_kiln_serve(&py, &asok, &["--app", "wsgi:app"], &[], &["/", "/posts", "/about"]);
+    assert!(j["assets"].as_u64().unwrap() >= 10 && j["css_urls"].as_u64().unwrap() >= 3, "too little checked: {j}");
+    let django = tmp.path().join("django-dist");
+    let o = kiln_build(&py, &repo().join("examples/django-site"), &django);
+    assert!(o.status.success(), "kiln build examples/django-site:\n{}", stderr(&o));
+    let env = [("DJANGO_DEBUG", "false"), ("DJANGO_SECRET_KEY", SECRET_KEY)];
+    // kiln serves STATIC_ROOT itself (immutable hashed names, negotiated twins); the rest is Django.
+    let app = ["--app", "config.wsgi:application", "--static-dir", "staticfiles", "--prefix", "/static/"];
+    let j = crawl_through_kiln_serve(&py, &django, &app, &env, &["/", "/products/", "/about/"]);
+    assert!(j["assets"].as_u64().unwrap() >= 10 && j["css_urls"].as_u64().unwrap() >= 3, "too little checked: {j}");
+}
