@@ -105,15 +105,7 @@ impl BuildArgs {
         Ok(BuildConfig {
             src: self.src.clone(),
             out: self.out.clone(),
-            layout: Layout {
-                static_root: p.static_root,
-                template_dirs: p.template_dirs,
-                template_exts: p.template_exts,
-                python_source: p.python_source,
-                verbatim_dirs: p.verbatim_dirs,
-                outputs: p.outputs,
-                with_db: self.with_db,
-            },
+            layout: Layout { with_db: self.with_db, ..p.layout },
             naming: p.naming,
             found: p.statics,
             framework: format!("{} app ({})", p.framework.name(), p.reason),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Framework, Naming, Profile};
+use super::{Framework, Layout, Naming, Profile};
 
 /// Why `src` is an asok app, if it is one: its `wsgi.py` builds an `Asok()` app, or it has
 /// asok's file routes.
@@ -20,14 +20,13 @@ pub fn profile() -> Profile {
     Profile {
         framework: Framework::Asok,
         reason: String::new(),
-        static_root: "src/partials".into(),
+        layout: Layout {
+            template_dirs: vec!["src/pages".into(), "src/partials/html".into()],
+            // User uploads are data: they ship exactly as they are.
+            verbatim_dirs: vec!["src/partials/uploads".into()],
+            ..Layout::default()
+        },
         statics: Vec::new(),
-        template_dirs: vec!["src/pages".into(), "src/partials/html".into()],
-        template_exts: vec!["html".into()],
-        python_source: vec!["src/migrations".into()],
-        // User uploads are data: they ship exactly as they are.
-        verbatim_dirs: vec!["src/partials/uploads".into()],
-        outputs: Vec::new(),
         naming: Naming::SourceNames,
         url_prefix: "/".into(),
     }

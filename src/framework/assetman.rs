@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Framework, Profile};
+use super::{Framework, Layout, Profile};
 use crate::fsutil;
 use crate::scan;
 
@@ -31,5 +31,6 @@ pub fn detect(src: &Path) -> Option<String> {
 
 pub fn profile(src: &Path) -> Profile {
     let (templates, static_root) = find(src).map(|(_, t, s)| (t, s)).unwrap_or(LAYOUTS[0]);
-    Profile { framework: Framework::Assetman, template_dirs: vec![templates.into()], static_root: static_root.into(), ..super::plain::profile() }
+    let layout = Layout { template_dirs: vec![templates.into()], static_root: static_root.into(), ..Layout::default() };
+    Profile { framework: Framework::Assetman, layout, ..super::plain::profile() }
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use super::{Framework, FrameworkError, Naming, Profile};
+use super::{Framework, FrameworkError, Layout, Naming, Profile};
 use crate::fsutil;
 
 /// The question asked of the project's Python (see the script for what it prints).
@@ -80,13 +80,9 @@ pub fn profile(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
     Ok(Profile {
         framework: Framework::Django,
         reason: format!("Django {}", answer.django),
-        static_root: String::new(),
+        // No static root of its own: the finders' files are `statics`.
+        layout: Layout { static_root: String::new(), template_dirs, python_source, outputs: vec![static_root.clone()], ..Layout::default() },
         statics: answer.statics,
-        template_dirs,
-        template_exts: vec!["html".into()],
-        python_source,
-        verbatim_dirs: Vec::new(),
-        outputs: vec![static_root.clone()],
         naming: Naming::Django { static_root, manifest_name: answer.manifest_name },
         url_prefix,
     })

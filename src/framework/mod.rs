@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::assemble::Layout;
 pub use crate::pipeline::Naming;
 
 /// The runtimes kiln builds for.
@@ -46,22 +47,12 @@ pub struct Profile {
     pub framework: Framework,
     /// Why this profile was chosen (printed by `kiln build`).
     pub reason: String,
-    /// The static tree inside the app (empty when the files come from `statics`).
-    pub static_root: String,
+    /// Where the app keeps templates, static files, Python kept as source, data shipped as it is,
+    /// and the framework's own outputs (`with_db` is the command line's).
+    pub layout: Layout,
     /// Static files found by the runtime's own lookup (Django's finders): URL name → file.
     /// They may live outside the app (an installed package's `static/`).
     pub statics: Vec<(String, PathBuf)>,
-    /// Directories whose files with a template extension are templates (minified template-safe,
-    /// never renamed). Checked before the static root: asok keeps `src/partials/html` in it.
-    pub template_dirs: Vec<String>,
-    pub template_exts: Vec<String>,
-    /// Directories (migrations) and files whose `.py` ship as source, not bytecode.
-    pub python_source: Vec<String>,
-    /// Directories of data that ships exactly as it is (asok's uploads), even inside the static root.
-    pub verbatim_dirs: Vec<String>,
-    /// Directories of the tree that are build outputs of the framework (Django's STATIC_ROOT):
-    /// never read, never shipped.
-    pub outputs: Vec<String>,
     pub naming: Naming,
     /// The URL prefix the runtime serves static files under (`/s/`, `/` for asok, STATIC_URL).
     pub url_prefix: String,
@@ -112,10 +103,10 @@ pub fn profile(src: &Path, python: &Path, overrides: &Overrides) -> Result<Profi
     };
     p.reason = reason;
     if let Some(s) = &overrides.static_root {
-        p.static_root = s.trim_end_matches('/').to_string();
+        p.layout.static_root = s.trim_end_matches('/').to_string();
     }
     if let Some(t) = &overrides.templates {
-        p.template_dirs = vec![t.trim_end_matches('/').to_string()];
+        p.layout.template_dirs = vec![t.trim_end_matches('/').to_string()];
     }
     if let Some(prefix) = &overrides.prefix {
         p.url_prefix = prefix.clone();
