@@ -181,16 +181,21 @@ def service_user():
     refuses root, and a worker that is not root cannot write where a real worker could not."""
     if os.geteuid() != 0:
         return None
-    try:
+    # Clusters start in parallel (one per test): two useradds racing on a fresh machine left one
+    # process holding a uid the other's write had replaced ("could not look up effective user
+    # ID"). One creator at a time; the others find the user it made.
+    with open("/run/lock/kiln-cluster-user.lock" if os.path.isdir("/run/lock") else "/tmp/kiln-cluster-user.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(USER)
+        except KeyError:
+            pass
+        subprocess.run(
+            ["/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", USER],
+            check=True,
+        )
         return pwd.getpwnam(USER)
-    except KeyError:
-        pass
-    subprocess.run(
-        ["/usr/sbin/useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", USER],
-        check=True,
-    )
-    return pwd.getpwnam(USER)
 
 
 def own(path, user):
