@@ -45,8 +45,15 @@ pub fn profile(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
     let manage = fsutil::display(&src.join("manage.py"));
     let fail = |message: String| FrameworkError::At { path: manage.clone(), message };
     let settings = settings_module(src).ok_or_else(|| fail("does not set DJANGO_SETTINGS_MODULE".into()))?;
+    // A relative `--python dir/python` means from here, as for the bytecode step, not from SRC
+    // (where the query runs).
+    let program = if python.components().count() > 1 {
+        fsutil::absolute_lexical(python).unwrap_or_else(|_| python.to_path_buf())
+    } else {
+        python.to_path_buf()
+    };
     let out =
-        Command::new(python).arg("-c").arg(QUERY).arg(&settings).current_dir(src).env("PYTHONDONTWRITEBYTECODE", "1").output().map_err(|e| {
+        Command::new(&program).arg("-c").arg(QUERY).arg(&settings).current_dir(src).env("PYTHONDONTWRITEBYTECODE", "1").output().map_err(|e| {
             fail(format!("cannot run {} to ask Django for its static files: {e} (use --python with the project's interpreter)", python.display()))
         })?;
     if !out.status.success() {
