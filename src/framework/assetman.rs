@@ -25,12 +25,17 @@ fn find(src: &Path) -> Option<(String, &'static str, &'static str)> {
     })
 }
 
-pub fn detect(src: &Path) -> Option<String> {
-    find(src).map(|(why, _, _)| why)
+/// The Assetman profile when `src`'s templates use Assetman (its reason says where).
+pub fn detect(src: &Path) -> Option<Profile> {
+    find(src).map(|(why, templates, static_root)| at(templates, static_root, why))
 }
 
+/// The Assetman profile: the layout whose templates use it, else kiln's.
 pub fn profile(src: &Path) -> Profile {
-    let (templates, static_root) = find(src).map(|(_, t, s)| (t, s)).unwrap_or(LAYOUTS[0]);
+    detect(src).unwrap_or_else(|| at(LAYOUTS[0].0, LAYOUTS[0].1, String::new()))
+}
+
+fn at(templates: &str, static_root: &str, reason: String) -> Profile {
     let layout = Layout { template_dirs: vec![templates.into()], static_root: static_root.into(), ..Layout::default() };
-    Profile { framework: Framework::Assetman, layout, ..super::plain::profile() }
+    Profile { framework: Framework::Assetman, reason, layout, ..super::plain::profile() }
 }

@@ -86,7 +86,7 @@ pub fn profile(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
     python_source.sort();
     Ok(Profile {
         framework: Framework::Django,
-        reason: format!("Django {}", answer.django),
+        reason: format!("manage.py names the settings module {settings}; Django {}", answer.django),
         // No static root of its own: the finders' files are `statics`.
         layout: Layout { static_root: String::new(), template_dirs, python_source, outputs: vec![static_root.clone()], ..Layout::default() },
         statics: answer.statics,

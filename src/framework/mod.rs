@@ -73,35 +73,36 @@ pub struct Overrides {
     pub prefix: Option<String>,
 }
 
-/// Picks the runtime from the tree: Django (`manage.py` naming a settings module), then asok
-/// (`wsgi.py` that builds an `Asok()` app, or `src/pages`), then Assetman (templates that use
-/// blocks or `static_url`), else plain.
-pub fn detect(src: &Path) -> (Framework, String) {
-    if let Some(settings) = django::settings_module(src) {
-        return (Framework::Django, format!("manage.py names the settings module {settings}"));
+/// The profile the tree calls for, with the reason: Django (`manage.py` naming a settings
+/// module), then asok (`wsgi.py` that builds an `Asok()` app, or `src/pages`), then Assetman
+/// (templates that use blocks or `static_url`), else plain.
+pub fn detect(src: &Path, python: &Path) -> Result<Profile, FrameworkError> {
+    if django::settings_module(src).is_some() {
+        return django::profile(src, python);
     }
     if let Some(why) = asok::detect(src) {
-        return (Framework::Asok, why);
+        return Ok(Profile { reason: why, ..asok::profile() });
     }
-    if let Some(why) = assetman::detect(src) {
-        return (Framework::Assetman, why);
+    if let Some(p) = assetman::detect(src) {
+        return Ok(p);
     }
-    (Framework::Plain, "no manage.py, no asok app, no Assetman blocks".into())
+    Ok(Profile { reason: "no manage.py, no asok app, no Assetman blocks".into(), ..plain::profile() })
 }
 
 /// The profile for `src`: detected, or the one `overrides` names.
 pub fn profile(src: &Path, python: &Path, overrides: &Overrides) -> Result<Profile, FrameworkError> {
-    let (framework, reason) = match overrides.framework {
-        Some(f) => (f, "chosen with --framework or [tool.kiln]".to_string()),
-        None => detect(src),
+    let mut p = match overrides.framework {
+        None => detect(src, python)?,
+        Some(framework) => {
+            let p = match framework {
+                Framework::Asok => asok::profile(),
+                Framework::Django => django::profile(src, python)?,
+                Framework::Assetman => assetman::profile(src),
+                Framework::Plain => plain::profile(),
+            };
+            Profile { reason: "chosen with --framework or [tool.kiln]".into(), ..p }
+        }
     };
-    let mut p = match framework {
-        Framework::Asok => asok::profile(),
-        Framework::Django => django::profile(src, python)?,
-        Framework::Assetman => assetman::profile(src),
-        Framework::Plain => plain::profile(),
-    };
-    p.reason = reason;
     if let Some(s) = &overrides.static_root {
         p.layout.static_root = s.trim_end_matches('/').to_string();
     }
