@@ -9,7 +9,7 @@ use crate::assemble::Layout;
 use crate::framework::{self, Framework, Overrides};
 use crate::fsutil;
 use crate::hash::{Compression, UrlStyle};
-use crate::pipeline::{self, default_cache_dir, BuildConfig, Outcome};
+use crate::pipeline::{self, default_cache_dir, BuildConfig, Naming, Outcome};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
@@ -102,6 +102,9 @@ impl BuildArgs {
             prefix: self.prefix.clone(),
         };
         let p = framework::profile(&self.src, &self.python, &overrides)?;
+        // A runtime that finds files by their source name (asok) gets them under it, and no
+        // precompressed twins: it serves none.
+        let source_names = p.naming == Naming::SourceNames;
         Ok(BuildConfig {
             src: self.src.clone(),
             out: self.out.clone(),
@@ -111,9 +114,9 @@ impl BuildArgs {
             framework: format!("{} app ({})", p.framework.name(), p.reason),
             prefix: p.url_prefix,
             cdn_prefix: self.cdn_prefix.clone(),
-            url_style: UrlStyle::Filename,
+            url_style: if source_names { UrlStyle::Source } else { UrlStyle::Filename },
             targets: self.targets.clone(),
-            compress: self.compress,
+            compress: if source_names { Compression::Off } else { self.compress },
             lessc: self.lessc.clone(),
             webp: image_optimization(&self.src, self.image_optimization),
             keep_source: self.keep_source,

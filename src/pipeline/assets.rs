@@ -46,10 +46,9 @@ impl AssetOptions {
         AssetOptions {
             prefix: config.prefix.clone(),
             cdn_prefix: config.cdn_prefix.clone(),
-            url_style: if source_names { UrlStyle::Source } else { config.url_style },
+            url_style: config.url_style,
             targets: config.targets.clone(),
-            // asok's runtime serves files by name and knows no precompressed twins.
-            compress: if source_names { Compression::Off } else { config.compress },
+            compress: config.compress,
             lessc: config.lessc.clone(),
             webp: config.webp,
             minify_static: true,
