@@ -174,3 +174,25 @@ pub fn framework_tool(python: &Path, tool: &str) -> Command {
     cmd.arg(repo().join("tests/frameworks").join(tool)).env("PYTHONDONTWRITEBYTECODE", "1");
     cmd
 }
+
+/// What makes a dist of examples/asok-blog asok's layout, so that comparing two dists is not
+/// comparing two empty or shop-like ones: CSS sent to the WebP (a non-converted image left as
+/// is), an image's original beside its WebP, templates in place, uploads, migrations as source,
+/// bytecode, and no precompressed twins.
+pub fn assert_asok_blog_layout(dist: &Path) {
+    let css = fs::read_to_string(dist.join("src/partials/css/base.css")).unwrap();
+    assert!(css.contains("../images/cover.webp") && css.contains("../images/paper.png"), "{css}");
+    let files = files_under(dist);
+    for must in [
+        "src/partials/images/cover.jpg",
+        "src/partials/images/cover.webp",
+        "src/partials/html/base.html",
+        "src/pages/page.html",
+        "src/partials/uploads/.gitkeep",
+        "src/migrations/__init__.py",
+        "wsgi.pyc",
+    ] {
+        assert!(files.iter().any(|f| f == must), "no {must}: {files:?}");
+    }
+    assert!(!files.iter().any(|k| k.ends_with(".br") || k.ends_with(".gz") || k.ends_with(".zst")), "twins in an asok dist");
+}
