@@ -16,6 +16,17 @@ pub struct PyprojectError {
     pub message: String,
 }
 
+/// The part of pyproject.toml kiln reads; everything else is the app's business.
+#[derive(serde::Deserialize)]
+struct Pyproject {
+    tool: Option<Tools>,
+}
+
+#[derive(serde::Deserialize)]
+struct Tools {
+    kiln: Option<std::collections::BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>>,
+}
+
 /// The command-line arguments `[tool.kiln]` of `src/pyproject.toml` stands for, checked against
 /// the long flags `known` (without dashes); `takes_value` says which of them take a value.
 pub fn tool_kiln_args(src: &Path, known: &[(String, bool)]) -> Result<Vec<String>, PyprojectError> {
@@ -27,26 +38,24 @@ pub fn tool_kiln_args(src: &Path, known: &[(String, bool)]) -> Result<Vec<String
         let (line, col) = lines.at(&text, offset);
         PyprojectError { path: shown.clone(), line, col, message }
     };
-    let doc: toml::Spanned<toml::Table> = toml::from_str(&text).map_err(|e| at(e.span().map(|s| s.start).unwrap_or(0), e.message().to_string()))?;
-    let Some(tool) = doc.get_ref().get("tool").and_then(|t| t.as_table()) else { return Ok(Vec::new()) };
-    let Some(kiln) = tool.get("kiln") else { return Ok(Vec::new()) };
-    // Values carry no spans once parsed as a Table: find each key in the text for positions.
-    let kiln_at = text.find("[tool.kiln]").unwrap_or(0);
-    let key_at = |key: &str| text[kiln_at..].find(key).map(|i| kiln_at + i).unwrap_or(kiln_at);
-    let Some(kiln) = kiln.as_table() else { return Err(at(kiln_at, "[tool.kiln] must be a table".into())) };
+    let doc: Pyproject = toml::from_str(&text).map_err(|e| at(e.span().map(|s| s.start).unwrap_or(0), e.message().to_string()))?;
+    let Some(kiln) = doc.tool.and_then(|t| t.kiln) else { return Ok(Vec::new()) };
     let mut args = Vec::new();
-    for (key, value) in kiln {
+    for (key, value) in &kiln {
+        // Each key keeps its place in the file, for the error.
+        let key_at = key.span().start;
+        let (key, value) = (key.get_ref(), value.get_ref());
         let flag = key.replace('_', "-");
         let Some((_, takes_value)) = known.iter().find(|(name, _)| *name == flag) else {
-            return Err(at(key_at(key), format!("[tool.kiln] {key}: kiln build has no --{flag}")));
+            return Err(at(key_at, format!("[tool.kiln] {key}: kiln build has no --{flag}")));
         };
         match (value, takes_value) {
             (toml::Value::Boolean(true), false) => args.push(format!("--{flag}")),
             (toml::Value::Boolean(false), false) => {}
             (toml::Value::String(s), true) => args.extend([format!("--{flag}"), s.clone()]),
             (toml::Value::Integer(n), true) => args.extend([format!("--{flag}"), n.to_string()]),
-            (_, false) => return Err(at(key_at(key), format!("[tool.kiln] {key}: --{flag} is a switch: use true or false"))),
-            (_, true) => return Err(at(key_at(key), format!("[tool.kiln] {key}: --{flag} takes one string or integer"))),
+            (_, false) => return Err(at(key_at, format!("[tool.kiln] {key}: --{flag} is a switch: use true or false"))),
+            (_, true) => return Err(at(key_at, format!("[tool.kiln] {key}: --{flag} takes one string or integer"))),
         }
     }
     Ok(args)
@@ -72,6 +81,10 @@ mod tests {
         write("[tool.kiln]\nframework = \"asok\"\nfrobnicate = 1\n");
         let e = tool_kiln_args(dir.path(), &known()).unwrap_err().to_string();
         assert!(e.ends_with("pyproject.toml:3:1: [tool.kiln] frobnicate: kiln build has no --frobnicate"), "{e}");
+        // The position is the key's own, not the first place its name appears.
+        write("[tool.kiln]\n# frobnicate is not a flag\nframework = \"asok\"\nfrobnicate = 1\n");
+        let e = tool_kiln_args(dir.path(), &known()).unwrap_err().to_string();
+        assert!(e.ends_with("pyproject.toml:4:1: [tool.kiln] frobnicate: kiln build has no --frobnicate"), "{e}");
         write("[tool.kiln]\nkeep-source = \"yes\"\n");
         let e = tool_kiln_args(dir.path(), &known()).unwrap_err().to_string();
         assert!(e.contains(":2:1: [tool.kiln] keep-source: --keep-source is a switch"), "{e}");
