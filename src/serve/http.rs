@@ -406,11 +406,11 @@ mod tests {
 
     #[test]
     fn heads_are_checked_before_hyper_sees_them() {
-        assert_eq!(check("GET /s/a.css HTTP/1.1\r\nHost: x\r\n\r\nnext"), Ok(Some((35, 0))));
+        assert_eq!(check("GET /s/a.css HTTP/1.1\r\nHost: x\r\n\r\nnext"), Ok(Some((34, 0))));
         assert_eq!(check("GET / HTTP/1.0\n\n"), Ok(Some((16, 0))));
         assert_eq!(check("GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None), "incomplete");
         assert_eq!(check("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12, 12\r\n\r\n"), Ok(Some((52, 12))));
-        assert_eq!(check("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(Some((55, u64::MAX))));
+        assert_eq!(check("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(Some((56, u64::MAX))));
         for (head, status) in [
             ("GET /a HTTP/1.1\r\n\r\n", 400),
             ("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
