@@ -34,7 +34,7 @@ def with_remote_addr(app):
 
 def announce(port, server):
     version = "" if server == "wsgiref" else importlib.metadata.version(server)
-    sys.stdout.write("kiln-wsgi-port %d %s %s\n" % (port, server, version))
+    sys.stdout.write("kiln-wsgi-port %d %s %s\n" % (int(port), server, version))
     sys.stdout.flush()
 
 
