@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::AsyncReadExt;
@@ -152,20 +152,23 @@ impl Kiln {
         // A chunked body may end anywhere: the connection ends with its response.
         keep &= !parts.headers.contains_key(header::TRANSFER_ENCODING);
         // The body is read whole first (within the limits), before anything else is decided.
-        let read = tokio::time::timeout(self.limits.timeout, Limited::new(body, self.limits.body).collect()).await;
-        keep &= matches!(read, Ok(Ok(_)));
-        let mut resp = match read {
-            Ok(Ok(body)) => {
-                let path = parts.uri.path();
-                match (path.strip_prefix(self.prefix.as_str()), &self.app) {
-                    (Some(rest), _) => self.static_file(&parts, rest),
-                    (None, Some(app)) => app.forward(&parts, body.to_bytes(), remote).await,
-                    (None, None) => not_found(),
-                }
-            }
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => text(413, "request body too large\n"),
-            Ok(Err(_)) => text(400, "malformed request body\n"),
-            Err(_) => text(408, "request body not received in time\n"),
+        let body = match body.is_end_stream() {
+            true => Ok(Bytes::new()),
+            false => match tokio::time::timeout(self.limits.timeout, Limited::new(body, self.limits.body).collect()).await {
+                Ok(Ok(body)) => Ok(body.to_bytes()),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(text(413, "request body too large\n")),
+                Ok(Err(_)) => Err(text(400, "malformed request body\n")),
+                Err(_) => Err(text(408, "request body not received in time\n")),
+            },
+        };
+        keep &= body.is_ok();
+        let mut resp = match body {
+            Ok(body) => match (parts.uri.path().strip_prefix(self.prefix.as_str()), &self.app) {
+                (Some(rest), _) => self.static_file(&parts, rest),
+                (None, Some(app)) => app.forward(&parts, body, remote).await,
+                (None, None) => not_found(),
+            },
+            Err(refused) => refused,
         };
         let h = resp.headers_mut();
         h.insert(header::SERVER, HeaderValue::from_static("kiln"));
