@@ -182,6 +182,8 @@ struct Gate {
     limits: Arc<Limits>,
     /// Bytes read and not yet handed to hyper.
     buf: Vec<u8>,
+    /// Where the socket is read into (zeroed once per connection, not per read).
+    scratch: Box<[u8]>,
     state: State,
     /// A request was handed over: from now on the wait for the next one is the keep-alive.
     served: bool,
@@ -282,8 +284,7 @@ impl AsyncRead for Gate {
                 }
                 State::Drain(until, drained) => {
                     let (until, drained) = (*until, *drained);
-                    let mut scratch = [0u8; 8192];
-                    let mut rb = ReadBuf::new(&mut scratch);
+                    let mut rb = ReadBuf::new(&mut g.scratch);
                     match Pin::new(&mut g.io).poll_read(cx, &mut rb) {
                         Poll::Ready(Ok(())) if !rb.filled().is_empty() && drained < 1 << 20 => {
                             g.state = State::Drain(until, drained + rb.filled().len());
@@ -295,8 +296,7 @@ impl AsyncRead for Gate {
                 }
                 State::Closed => return Poll::Ready(Ok(())),
             }
-            let mut scratch = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut scratch);
+            let mut rb = ReadBuf::new(&mut g.scratch);
             match Pin::new(&mut g.io).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) if rb.filled().is_empty() => g.eof = true,
                 Poll::Ready(Ok(())) => g.buf.extend_from_slice(rb.filled()),
@@ -378,6 +378,7 @@ where
                 io: stream,
                 limits,
                 buf: Vec::new(),
+                scratch: vec![0; 16 * 1024].into(),
                 state: State::Head(None, None),
                 served: false,
                 eof: false,

@@ -7,7 +7,7 @@ pub mod app;
 pub mod http;
 pub mod site;
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,7 +140,7 @@ const INLINE_BODY: u64 = 64 * 1024;
 
 impl Kiln {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
-        let started = Instant::now();
+        let started = self.limits.log.then(Instant::now);
         let (parts, body) = req.into_parts();
         let tokens =
             parts.headers.get_all(header::CONNECTION).iter().flat_map(|v| v.to_str().unwrap_or("").split(',')).map(|t| t.trim().to_ascii_lowercase());
@@ -173,7 +173,7 @@ impl Kiln {
         let h = resp.headers_mut();
         h.insert(header::SERVER, HeaderValue::from_static("kiln"));
         h.insert(header::CONNECTION, HeaderValue::from_static(if keep { "keep-alive" } else { "close" }));
-        if self.limits.log {
+        if let Some(started) = started {
             let len = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
             let ms = started.elapsed().as_secs_f64() * 1e3;
             eprintln!("{} \"{} {}\" {} {len} {ms:.1}ms", remote.ip(), parts.method, parts.uri, resp.status().as_u16());
@@ -264,12 +264,12 @@ fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Resu
     if req.method == Method::HEAD || count == 0 {
         return Ok(resp);
     }
-    file.seek(SeekFrom::Start(start))?;
     *resp.body_mut() = if count <= INLINE_BODY {
         let mut bytes = vec![0; count as usize];
-        file.read_exact(&mut bytes)?;
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, start)?;
         full(bytes)
     } else {
+        file.seek(SeekFrom::Start(start))?;
         let file = tokio::fs::File::from_std(file).take(count);
         tower_http::services::fs::AsyncReadBody::with_capacity(file, INLINE_BODY as usize).boxed()
     };

@@ -249,12 +249,12 @@ impl Site {
 /// update (`kiln assetman-compile`) renames the manifest over its old self last.
 type Identity = [Option<(u64, u64, u64, i64, i64)>; 2];
 
-fn identity(base: &Path, static_dir: &Path, manifest: &Path) -> Identity {
+fn identity(static_root: &Path, manifest: &Path) -> Identity {
     let stat = |p: &Path, whole: bool| {
-        let m = std::fs::metadata(base.join(p)).ok()?;
+        let m = std::fs::metadata(p).ok()?;
         Some(if whole { (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()) } else { (m.dev(), m.ino(), 0, 0, 0) })
     };
-    [stat(static_dir, false), stat(manifest, true)]
+    [stat(static_root, false), stat(manifest, true)]
 }
 
 /// The dist as it is on disk now: each [`Live::current`] checks its identity (two stats) and
@@ -264,6 +264,8 @@ pub struct Live {
     static_dir: PathBuf,
     manifest: PathBuf,
     prefix: String,
+    /// The static root and the manifest under `dist`, whose identity each request checks.
+    paths: (PathBuf, PathBuf),
     current: RwLock<(Identity, Arc<Site>)>,
 }
 
@@ -272,11 +274,13 @@ impl Live {
     /// the previous one kept).
     pub fn load(dist: &Path, static_dir: &Path, manifest: &Path, prefix: &str) -> Result<Live, SiteError> {
         let (dist, static_dir, manifest) = (dist.to_path_buf(), static_dir.to_path_buf(), manifest.to_path_buf());
+        let paths = (dist.join(&static_dir), dist.join(&manifest));
         let mut live = Live {
             dist,
             static_dir,
             manifest,
             prefix: prefix.to_string(),
+            paths,
             current: RwLock::new(([None, None], Arc::new(Site::new(HashMap::new(), Manifest::default(), prefix)))),
         };
         live.current = RwLock::new(live.open()?);
@@ -287,7 +291,7 @@ impl Live {
         let dir = File::open(&self.dist).map_err(|e| FsError::io(&self.dist, e))?;
         let fd = Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&dir).to_string());
         let base = if fd.is_dir() { fd } else { self.dist.clone() };
-        let id = identity(&base, &self.static_dir, &self.manifest);
+        let id = identity(&base.join(&self.static_dir), &base.join(&self.manifest));
         let manifest = base.join(&self.manifest);
         let shown = fsutil::display(&self.dist.join(&self.manifest));
         let mut site = Site::load(&base.join(&self.static_dir), manifest.is_file().then_some((manifest.as_path(), shown.as_str())), &self.prefix)?;
@@ -297,7 +301,7 @@ impl Live {
 
     /// The site to answer one request from.
     pub fn current(&self) -> Arc<Site> {
-        let id = identity(&self.dist, &self.static_dir, &self.manifest);
+        let id = identity(&self.paths.0, &self.paths.1);
         let read = |l: &RwLock<(Identity, Arc<Site>)>| l.read().unwrap_or_else(|e| e.into_inner()).clone();
         let (seen, site) = read(&self.current);
         if seen == id {
