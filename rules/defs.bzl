@@ -1,6 +1,6 @@
 """Public API of kiln's Bazel rules. See README.md ("Bazel") and docs/design.md §5 and §8.
 
-    load("@kiln//rules:defs.bzl", "kiln_static", "kiln_manifest", "kiln_minify", "kiln_pyc", "kiln_dist")
+    load("@kiln//rules:defs.bzl", "kiln_static", "kiln_manifest", "kiln_minify", "kiln_pyc", "kiln_dist", "kiln_serve")
 
 Loads on Bazel 4.2.3 (Debian's bazel-bootstrap) and on Bazel 7/8.
 """
@@ -11,6 +11,7 @@ load("//rules/private:manifest.bzl", _kiln_manifest = "kiln_manifest")
 load("//rules/private:minify.bzl", _kiln_minify = "kiln_minify")
 load("//rules/private:providers.bzl", _KilnAssetInfo = "KilnAssetInfo", _KilnDistInfo = "KilnDistInfo", _KilnFilesInfo = "KilnFilesInfo")
 load("//rules/private:pyc.bzl", _kiln_pyc = "kiln_pyc")
+load("//rules/private:serve.bzl", _kiln_serve = "kiln_serve")
 load("//rules/private:static.bzl", _kiln_static = "kiln_static")
 load("//rules/private:toolchain.bzl", _kiln_toolchain = "kiln_toolchain")
 load("//rules/private:webp.bzl", _kiln_webp = "kiln_webp")
@@ -24,6 +25,7 @@ kiln_static = _kiln_static
 kiln_manifest = _kiln_manifest
 kiln_pyc = _kiln_pyc
 kiln_dist = _kiln_dist
+kiln_serve = _kiln_serve
 
 KilnAssetInfo = _KilnAssetInfo
 KilnDistInfo = _KilnDistInfo

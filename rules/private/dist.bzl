@@ -1,6 +1,6 @@
 """`kiln_dist`: lays out the dist (a directory, or a deterministic archive)."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_line", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_line", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnDistInfo")
 
 _ARCHIVES = ["tar.zst", "tar.gz", "zip"]
@@ -47,6 +47,7 @@ def _kiln_dist_impl(ctx):
         mnemonic = "KilnDist",
         progress_message = "Assembling %s" % out.short_path,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [DefaultInfo(files = depset([out]))]
 

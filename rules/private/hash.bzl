@@ -1,6 +1,6 @@
 """`kiln_hashed` (one asset + the assets it references), `kiln_asset_block`, `kiln_assets`."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo", "KilnFilesInfo", "KilnWebpInfo")
 
 def _common_hash_args(ctx, args):
@@ -80,6 +80,7 @@ def _kiln_hashed_impl(ctx):
         mnemonic = "KilnHash",
         progress_message = "Versioning %s" % shown,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     own = own_before + [partial]
     partials = depset(own, transitive = transitive)
@@ -167,6 +168,7 @@ def _kiln_asset_block_impl(ctx):
         mnemonic = "KilnBlock",
         progress_message = "Bundling %s block %s" % (ctx.attr.kind, ctx.label.name),
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset([tree, partial])),

@@ -1,6 +1,6 @@
 """`kiln_manifest`: merges the partial manifests of its deps, collected transitively."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "params", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_output_line", "params", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo")
 
 def _kiln_manifest_impl(ctx):
@@ -18,6 +18,7 @@ def _kiln_manifest_impl(ctx):
         vite = ctx.actions.declare_file(ctx.label.name + "/.vite/manifest.json")
         args.add("--vite", vite)
         outs.append(vite)
+
     # The merge sorts its inputs by name itself; the depset is handed over unflattened.
     inputs_args = params(ctx.actions.args())
     inputs_args.add_all(partials)
@@ -29,6 +30,7 @@ def _kiln_manifest_impl(ctx):
         mnemonic = "KilnManifest",
         progress_message = "Merging the manifest %s" % ctx.label,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     by_key = {}
     for d in ctx.attr.deps:

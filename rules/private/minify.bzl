@@ -1,6 +1,6 @@
 """`kiln_minify`: one kiln-minify process over its srcs (JS, CSS, HTML templates)."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "join", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_output_line", "join", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnFilesInfo")
 
 def _kiln_minify_impl(ctx):
@@ -45,6 +45,7 @@ def _kiln_minify_impl(ctx):
         mnemonic = "KilnMinify",
         progress_message = "Minifying %s" % what,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset(outs)),

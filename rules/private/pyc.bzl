@@ -1,10 +1,11 @@
 """`kiln_pyc`: reproducible bytecode from the toolchain's Python, one batch process."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "toolchain")
 
 def _kiln_pyc_impl(ctx):
     tc = toolchain(ctx)
     root = pkg_path(ctx, ctx.attr.root)
+
     # A tree: the file names depend on the interpreter (__pycache__/mod.<tag>.pyc) and on the
     # excludes, which kiln-pyc-wrap alone decides.
     tree = ctx.actions.declare_directory(ctx.label.name + ".pyc")
@@ -32,6 +33,7 @@ def _kiln_pyc_impl(ctx):
         mnemonic = "KilnPyc",
         progress_message = "Compiling %d Python files of %s" % (len(ctx.files.srcs), ctx.label),
         execution_requirements = reqs,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset([tree])),

@@ -1,6 +1,6 @@
 """`kiln_webp`: images → WebP (or the original when WebP is not smaller), with renames."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnFilesInfo", "KilnWebpInfo")
 
 def _kiln_webp_impl(ctx):
@@ -39,6 +39,7 @@ def _kiln_webp_impl(ctx):
         mnemonic = "KilnWebp",
         progress_message = "Converting %s to WebP" % shown,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset([tree, partial])),
