@@ -116,7 +116,7 @@ def _python(rctx, python):
 
 def _version_tuple(text):
     """(major, minor, patch) of the first `X.Y[.Z]` in `text`; None when there is none."""
-    for word in text.replace("\"", " ").split():
+    for word in text.replace("\"", " ").replace("\n", " ").split(" "):
         parts = word.split(".")
         if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
             patch = parts[2] if len(parts) > 2 and parts[2].isdigit() else "0"
@@ -196,6 +196,10 @@ def _kiln_binaries_impl(rctx):
         release = _build_with_cargo(rctx, checkout)
         found = {tool: rctx.path(release + "/" + tool) for tool in _TOOLS}
         built = True
+    if built:
+        rctx.file("bin/SOURCE", "built by cargo in %s\n" % found[_TOOLS[0]].dirname)
+    else:
+        rctx.file("bin/SOURCE", "found: %s\n" % found[_TOOLS[0]].dirname)
     for tool in _TOOLS:
         if built:
             # A copy: the next cargo build in that target dir must not change this repository.
@@ -204,7 +208,6 @@ def _kiln_binaries_impl(rctx):
                 fail("kiln_toolchain: cannot copy %s: %s" % (found[tool], res.stderr))
         else:
             rctx.symlink(found[tool], "bin/" + tool)
-    rctx.file("bin/SOURCE", "built by cargo in %s\n" % found[_TOOLS[0]].dirname if built else "found: %s\n" % found[_TOOLS[0]].dirname)
 
     _python(rctx, env.get("KILN_PYTHON") or rctx.which("python3"))
 
