@@ -28,7 +28,7 @@
       lib = { inherit mkDist mkKiln features; };
 
       # pkgs.kiln, and pkgs.kilnMkDist { src = ./.; } (mkDist with this pkgs).
-      overlays.default = final: _prev: {
+      overlays.default = final: prev: {
         kiln = mkKiln final;
         kilnMkDist = args: mkDist ({ pkgs = final; } // args);
       };

@@ -35,9 +35,12 @@ def kiln_asset_block(name, kind, srcs, static_root = "src/partials", assets = ":
     """One Assetman block (`{% apply assetman.include_<kind> %}`), as `kiln scan --bazel` writes it.
 
     Args:
+      name: the target's name (`kiln scan --bazel` names it after the block's kind and name hash).
       kind: "css", "js" or "less".
       srcs: the block's files, in block order.
       static_root: the static root, relative to the package.
       assets: the kiln_static (or kiln_assets) its files are versioned by; `:static` by default.
+      **kwargs: the other attributes of the rule (prefix, cdn_prefix, url_style, compress, targets)
+        and the common ones (visibility, tags).
     """
     _kiln_asset_block_rule(name = name, kind = kind, srcs = srcs, static_root = static_root, assets = assets, **kwargs)

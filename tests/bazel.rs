@@ -547,14 +547,14 @@ fn check_serve(consumer: &Path) {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     let _ = out.read_line(&mut first);
-    let port: Option<u16> =
-        first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
+    let port: Option<u16> = first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
     let get = |path: &str| -> String {
         let mut s = TcpStream::connect(("127.0.0.1", port.unwrap())).unwrap();
         use std::io::Write;
         write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let _ = s.read_to_string(&mut text);
         text
     };
     let result = std::panic::catch_unwind(|| {
@@ -655,11 +655,13 @@ fn bazel_toolchain_builds_kiln_with_cargo_when_no_binaries_are_found() {
     let t = Instant::now();
     let started = std::time::SystemTime::now() - Duration::from_secs(1);
     let repo_env = format!("--repo_env=KILN_CARGO_TARGET_DIR={}", target.display());
-    let o = run(bazel
-        .cmd(&consumer)
-        .env_remove("KILN_BIN_DIR")
-        .env("PATH", &path)
-        .args(["build", "--config=offline", &repo_env, "//shop:dist", "//asok-blog:dist"]));
+    let o = run(bazel.cmd(&consumer).env_remove("KILN_BIN_DIR").env("PATH", &path).args([
+        "build",
+        "--config=offline",
+        &repo_env,
+        "//shop:dist",
+        "//asok-blog:dist",
+    ]));
     let text = stderr(&o);
     assert!(o.status.success(), "the consumer build with a cargo-built toolchain failed:\n{text}");
     eprintln!("self-building toolchain + consumer build: {:.1}s", t.elapsed().as_secs_f64());
@@ -726,4 +728,29 @@ fn copy_target_without_kiln_binaries(from: &Path, to: &Path) -> (usize, usize) {
         }
     }
     (linked, copied)
+}
+
+/// buildifier (npm @bazel/buildifier, which .ci/run installs) finds every Starlark file of the
+/// rules, the examples, the root and the consumer workspace formatted and free of lint warnings.
+#[test]
+fn buildifier_lint_is_clean() {
+    if !require("buildifier") {
+        return;
+    }
+    let o = run(Command::new("buildifier")
+        .args(["--mode=check", "--lint=warn", "-r", "rules", "examples", "tests/consumer", "BUILD.bazel", "WORKSPACE", "MODULE.bazel"])
+        .current_dir(repo()));
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(o.status.success() && text.trim().is_empty(), "buildifier --mode=check --lint=warn:\n{text}");
+}
+
+/// docs/rules.md is what docs/gen_rules_md.py writes from the rules' docstrings (every rule
+/// attribute and macro argument documented).
+#[test]
+fn rules_md_is_current() {
+    if !require("python3") {
+        return;
+    }
+    let o = run(Command::new("python3").arg("docs/gen_rules_md.py").arg("--check").current_dir(repo()));
+    assert!(o.status.success(), "docs/rules.md: {}", stderr(&o));
 }

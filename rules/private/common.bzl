@@ -31,7 +31,16 @@ def pkg_path(ctx, rel = "."):
     return join(ctx.label.workspace_root, ctx.label.package, rel)
 
 def rel_to(root, f, what):
-    """The path of File `f` relative to the exec path `root`; fails when it is not inside."""
+    """The path of File `f` relative to the exec path `root`; fails when it is not inside.
+
+    Args:
+      root: an exec path ("." for the execution root).
+      f: a File.
+      what: names the target in the error.
+
+    Returns:
+      The path relative to `root`.
+    """
     if root == ".":
         return f.path
     if not f.path.startswith(root + "/"):

@@ -49,7 +49,7 @@ kiln_manifest = rule(
     implementation = _kiln_manifest_impl,
     doc = "Merges the partial manifests of deps (kiln_static, kiln_hashed, kiln_asset_block, …; transitively) into manifest.json. In a kiln_dist it brings the versioned files of its deps along.",
     attrs = {
-        "deps": attr.label_list(providers = [KilnAssetInfo], mandatory = True),
+        "deps": attr.label_list(providers = [KilnAssetInfo], mandatory = True, doc = "kiln_static, kiln_hashed, kiln_asset_block, kiln_assets: their partial manifests, transitively"),
         "dest": attr.string(default = "manifest.json", doc = "Its place in the dist"),
         "django": attr.bool(doc = "Also write Django's staticfiles.json"),
         "vite": attr.bool(doc = "Also write a Vite-style .vite/manifest.json"),

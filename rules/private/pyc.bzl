@@ -44,11 +44,11 @@ kiln_pyc = rule(
     implementation = _kiln_pyc_impl,
     doc = "Compiles .py files to sourceless .pyc (kiln-pyc-wrap) with the toolchain's interpreter; sources matching `exclude` are shipped as source.",
     attrs = {
-        "srcs": attr.label_list(allow_files = [".py"], mandatory = True),
+        "srcs": attr.label_list(allow_files = [".py"], mandatory = True, doc = "The app's .py files, under `root`"),
         "root": attr.string(default = ".", doc = "App root relative to the package: co_filename and output paths are relative to it"),
         "exclude": attr.string_list(doc = "Globs (relative to root) shipped as source, e.g. src/migrations/**"),
-        "keep_source": attr.bool(),
-        "optimize": attr.int(default = 0, values = [0, 1, 2]),
+        "keep_source": attr.bool(doc = "Ship each .py beside its __pycache__/*.pyc instead of a sourceless .pyc"),
+        "optimize": attr.int(default = 0, values = [0, 1, 2], doc = "Python's -O level of the bytecode"),
     },
     toolchains = [TOOLCHAIN],
 )

@@ -102,7 +102,7 @@ def _python(rctx, python):
         if parts[0] == "executable":
             rctx.symlink(parts[1], "python/bin/python3")
         elif parts[0] == "error":
-            print("kiln_toolchain: %s: %s; kiln_pyc will run it locally only" % (python, parts[1]))
+            print("kiln_toolchain: %s: %s; kiln_pyc will run it locally only" % (python, parts[1]))  # buildifier: disable=print
             files = []
             break
         elif parts[0] == "root":
@@ -255,8 +255,8 @@ kiln_binaries = repository_rule(
     doc = "The kiln binaries (KILN_BIN_DIR, the checkout's target/release, PATH, or built with cargo) and the host Python.",
     attrs = {
         "action_toolchain": attr.bool(doc = "The Bazel running takes ctx.actions.run(toolchain = …) (Bazel 7+)"),
-        "_cargo_lock": attr.label(default = Label("//:Cargo.lock"), allow_single_file = True),
-        "_cargo_toml": attr.label(default = Label("//:Cargo.toml"), allow_single_file = True),
+        "_cargo_lock": attr.label(default = Label("//:Cargo.lock"), allow_single_file = True, doc = "Refetch when the crates change"),
+        "_cargo_toml": attr.label(default = Label("//:Cargo.toml"), allow_single_file = True, doc = "The kiln source: its version and rust-version"),
     },
     environ = ["CARGO", "HOME", "KILN_BIN_DIR", "KILN_CARGO_TARGET_DIR", "KILN_PYTHON", "PATH", "XDG_CACHE_HOME"],
     local = True,

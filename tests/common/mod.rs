@@ -125,7 +125,8 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 
 /// Bazel tests: what a workspace copy needs (the checkout's Bazel files, the rules, the example,
 /// the offline stand-ins), and where its dist is built.
-pub const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", "Cargo.lock", ".bazelrc", ".bazelignore"];
+pub const WS_FILES: &[&str] =
+    &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", "Cargo.lock", ".bazelrc", ".bazelignore"];
 pub const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
 pub const DIST: &str = "bazel-bin/examples/shop/dist";
 
