@@ -534,15 +534,15 @@ fn assert_consumer_dists_equal_kiln_build(consumer: &Path, tmp: &Path) {
 /// (the shop's WSGI app) and a versioned stylesheet from it.
 fn check_serve(consumer: &Path) {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = Command::new(consumer.join("bazel-bin/serve.sh"))
-        .args(["--port", "0"])
-        .current_dir(consumer)
-        .env("SECRET_KEY", "kiln-bazel-serve-test")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start bazel-bin/serve.sh");
+    let mut child = spawn_group(
+        Command::new(consumer.join("bazel-bin/serve.sh"))
+            .args(["--port", "0"])
+            .current_dir(consumer)
+            .env("SECRET_KEY", "kiln-bazel-serve-test")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
     // Its first line on stdout: `kiln serve: http://127.0.0.1:PORT/ — …`.
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
@@ -561,12 +561,12 @@ fn check_serve(consumer: &Path) {
         assert!(port.is_some(), "serve.sh did not print its address: {first}");
         let page = get("/");
         assert!(page.starts_with("HTTP/1.1 200"), "GET / from `bazel run //:serve`:\n{page}");
-        let css = page.split("href=\"/s/").nth(1).and_then(|r| r.split('"').next()).expect("a /s/ stylesheet link on /").to_string();
-        let asset = get(&format!("/s/{css}"));
-        assert!(asset.starts_with("HTTP/1.1 200"), "GET /s/{css}:\n{asset}");
+        let css = first_static_css(&page).unwrap_or_else(|| panic!("no /s/….css link on /:\n{page}"));
+        let asset = get(&css);
+        assert!(asset.starts_with("HTTP/1.1 200"), "GET {css}:\n{asset}");
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    // kiln serve's WSGI worker too: a live process keeps the dist alive (Nix's GC roots).
+    kill_group(&mut child);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
