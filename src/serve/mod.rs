@@ -247,7 +247,7 @@ fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Resu
     }
     // If-Range: the range is of the representation the client has, or the whole one is sent.
     let current = |v: &str| etag.as_deref() == Some(v) || v == last_modified;
-    let range = header(header::RANGE).filter(|_| header(header::IF_RANGE).map_or(true, current));
+    let range = header(header::RANGE).filter(|_| header(header::IF_RANGE).is_none_or(current));
     let (start, count) = match range.and_then(|r| byte_range(r, len)) {
         None => (0, len),
         Some(Some((start, end))) => {
