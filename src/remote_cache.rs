@@ -68,6 +68,10 @@ pub struct RemoteCache {
 }
 
 type Sender = SendRequest<Full<Bytes>>;
+/// A request of a batch: its index, method, path and body.
+type Job = (usize, Method, String, Bytes);
+/// A request's outcome: the body of a GET (none: not in the cache).
+type Answer = Result<Option<Vec<u8>>, RemoteError>;
 
 impl RemoteCache {
     /// The cache at `url` (`http://host[:port][/prefix]`); `timeout` bounds every request.
@@ -134,14 +138,13 @@ impl RemoteCache {
     }
 
     /// Runs the requests on up to `CONNECTIONS` connections; results in the order of `jobs`.
-    fn run(&self, jobs: Vec<(Method, String, Bytes)>) -> Vec<Result<Option<Vec<u8>>, RemoteError>> {
+    fn run(&self, jobs: Vec<(Method, String, Bytes)>) -> Vec<Answer> {
         let n = jobs.len();
         if self.gave_up() {
             return (0..n).map(|_| Err(RemoteError::GaveUp)).collect();
         }
-        let queue: Arc<Mutex<VecDeque<(usize, Method, String, Bytes)>>> =
-            Arc::new(Mutex::new(jobs.into_iter().enumerate().map(|(i, (m, p, b))| (i, m, p, b)).collect()));
-        let results: Arc<Mutex<Vec<Option<Result<Option<Vec<u8>>, RemoteError>>>>> = Arc::new(Mutex::new(vec![None; n]));
+        let queue: Arc<Mutex<VecDeque<Job>>> = Arc::new(Mutex::new(jobs.into_iter().enumerate().map(|(i, (m, p, b))| (i, m, p, b)).collect()));
+        let results: Arc<Mutex<Vec<Option<Answer>>>> = Arc::new(Mutex::new(vec![None; n]));
         let failed = Arc::new(AtomicBool::new(false));
         let idle: Vec<Sender> = self.idle.lock().map(|mut i| std::mem::take(&mut *i)).unwrap_or_default();
         let idle = Arc::new(Mutex::new(idle));

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::remote::Remote;
+use super::remote::{Remote, UnitUpload};
 use super::BuildError;
 use crate::assemble::content::read_blob;
 use crate::assemble::Content;
@@ -338,7 +338,7 @@ impl Cache {
         let bytes_of = |md5: &str| blobs.get(md5).cloned().or_else(|| read_blob(&self.blob_path(md5)?, md5).ok());
         let with_bytes = |unit: &Unit| unit.outputs.iter().map(|(rel, md5)| Some((rel.clone(), bytes_of(md5)?))).collect::<Option<Vec<_>>>();
         let built = state.built.lock().map(|b| b.clone()).unwrap_or_default();
-        let units: Vec<(String, Inputs, Vec<(String, Vec<u8>)>)> = current
+        let units: Vec<UnitUpload> = current
             .iter()
             .filter(|(name, _)| built.contains(*name))
             .filter_map(|(name, unit)| Some((name.clone(), unit.inputs.clone(), with_bytes(unit)?)))
@@ -375,8 +375,11 @@ fn pack(units: &BTreeMap<String, Unit>, blobs: &BTreeMap<String, Vec<u8>>) -> Ve
 
 const PACK_MAGIC: &[u8] = b"kiln-pack 1\n";
 
+/// A pack's units by name, and its blobs by md5.
+type Unpacked = (BTreeMap<String, Unit>, BTreeMap<String, Vec<u8>>);
+
 /// The units and blobs (md5 → bytes, each checked) of a pack; none when it is malformed.
-fn unpack(bytes: &[u8]) -> Option<(BTreeMap<String, Unit>, BTreeMap<String, Vec<u8>>)> {
+fn unpack(bytes: &[u8]) -> Option<Unpacked> {
     let rest = bytes.strip_prefix(PACK_MAGIC)?;
     let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
     let header = rest.get(8..8usize.checked_add(len)?)?;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::cache::Inputs;
+use super::cache::{Built, Inputs};
 use crate::remote_cache::{decode_action_result, encode_action_result, sha256_hex, OutputFile, RemoteCache, RemoteError};
 
 /// What `--remote-cache` and its companion flags ask for.
@@ -27,6 +27,9 @@ pub struct RemoteConfig {
     /// Bound on every request.
     pub timeout: Duration,
 }
+
+/// A unit to upload: its name, inputs and outputs.
+pub type UnitUpload = (String, Inputs, Built);
 
 /// The name of the pack in a build entry's `ActionResult`.
 const PACK: &str = "kiln-units.pack";
@@ -78,7 +81,7 @@ impl Remote {
 
     /// The outputs (name, bytes) of unit `name` with these inputs, when the cache holds them all
     /// intact.
-    pub fn fetch_unit(&self, name: &str, inputs: &Inputs) -> Option<Vec<(String, Vec<u8>)>> {
+    pub fn fetch_unit(&self, name: &str, inputs: &Inputs) -> Option<Built> {
         if !self.usable() {
             return None;
         }
@@ -92,7 +95,7 @@ impl Remote {
     }
 
     /// The blobs of `files`, each checked against its digest.
-    fn fetch_files(&self, files: &[OutputFile]) -> Option<Vec<(String, Vec<u8>)>> {
+    fn fetch_files(&self, files: &[OutputFile]) -> Option<Built> {
         let paths: Vec<String> = files.iter().map(|f| format!("cas/{}", f.sha256)).collect();
         let mut out = Vec::with_capacity(files.len());
         for (f, r) in files.iter().zip(self.client.get_many(&paths)) {
@@ -123,7 +126,7 @@ impl Remote {
 
     /// Uploads units (name, inputs, outputs) and, when given, the build's pack: every blob first,
     /// then the entries naming them, so an entry never names a blob the cache lacks.
-    pub fn upload(&self, units: &[(String, Inputs, Vec<(String, Vec<u8>)>)], pack: Option<(&str, Vec<u8>)>) {
+    pub fn upload(&self, units: &[UnitUpload], pack: Option<(&str, Vec<u8>)>) {
         if !self.uploads() {
             return;
         }
