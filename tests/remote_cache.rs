@@ -104,9 +104,17 @@ fn a_fresh_clone_builds_from_the_nginx_cache_with_no_unit_rebuilt() {
     assert_eq!(from_remote, n, "--explain names each unit that came from the remote cache:\n{text}");
     assert_same_tree(&want, &dist(&fresh));
     assert_eq!(files_under(&store), stored, "nothing was uploaded: the cache held it all");
-    // Its local cache is filled too: the next build is a local no-change one.
+    // Its local cache is filled too (the pack, as one file): the next build is a local
+    // no-change one, and after an edit only the units downstream of it are rebuilt.
+    assert!(fresh.parent().unwrap().join(".kiln-cache/dist/pack").is_file());
     let text = ok(&build(&fresh, &["--remote-cache", &url]));
     assert_eq!(units(&text), (n, n, 0), "{text}");
+    let edited = fresh.join("src/partials/css/base.css");
+    std::fs::write(&edited, std::fs::read_to_string(&edited).unwrap() + "\n.local-edit{color:blue}\n").unwrap();
+    let text = ok(&build(&fresh, &[]));
+    let (reused, n_local, remote) = units(&text);
+    assert_eq!(remote, 0, "{text}");
+    assert!(!rebuilt(&text).is_empty() && reused + rebuilt(&text).len() == n_local && reused > n_local / 2, "{text}");
 
     // A change on a branch: only the units downstream of it are built; the others come from
     // the cache unit by unit. A read-only client uploads nothing.

@@ -112,9 +112,12 @@ def measure(ctx, label: str, proj: Path, kiln_flags: str, url: str, asok_cmd: st
 
     rows, notes = [], []
     if asok_cmd:
-        asok_st = ctx.hyperfine(f"{label} asok build", asok_cmd, runs=ctx.reps(3, 1), warmup=0, cwd=proj,
-                                prepare=ctx.clear_cmd(work / "asok-dist"))
-        rows.append(Row(f"{label}: asok build (cold, always)", asok_st, out_bytes=dir_bytes(work / "asok-dist"), peer=True))
+        asok_out = work / "asok-dist"
+        asok_st = ctx.hyperfine(f"{label} asok build", asok_cmd.format(out=q(asok_out)), runs=ctx.reps(3, 1), warmup=0,
+                                cwd=proj, prepare=ctx.clear_cmd(asok_out))
+        if not (asok_out / ".env.production").is_file():
+            raise BenchError(f"asok build wrote no dist in {asok_out}")
+        rows.append(Row(f"{label}: asok build (cold, always)", asok_st, out_bytes=dir_bytes(asok_out), peer=True))
     cold_st = ctx.hyperfine(f"{label} kiln cold", cold_cmd, runs=ctx.reps(5, 1), warmup=1, prepare=ctx.clear_cmd(cold_out))
     ctx.sh(warm_cmd)
     same_st = ctx.hyperfine(f"{label} kiln no change", warm_cmd, runs=ctx.reps(10, 2), warmup=2)
@@ -166,7 +169,7 @@ def run(ctx):
     try:
         url = f"http://127.0.0.1:{port}"
         q = shlex.quote
-        asok_cmd = f"{q(str(asok))} build -o {q(str(ctx.workdir('asok') / 'asok-dist'))} > /dev/null 2>&1"
+        asok_cmd = f"{q(str(asok))} build -o {{out}} > /dev/null 2>&1"
         rows, notes = measure(ctx, "asok", proj, f"--python {q(str(ctx.python))}", url, asok_cmd)
         shop_rows, shop_notes = measure(ctx, "shop", shop, f"--python {q(str(ctx.python))}", url, None)
     finally:

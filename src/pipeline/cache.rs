@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,9 @@ enum Origin {
     Remote,
 }
 
-/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs.
+/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs, and `pack`, the
+/// last pack imported from the remote cache (one file instead of one per blob: a fresh clone
+/// writes its dist and this, not a second tree of small files).
 pub struct Cache {
     dir: Option<PathBuf>,
     explain: bool,
@@ -66,7 +68,19 @@ pub struct Cache {
     explained: Mutex<Vec<String>>,
     hits: Mutex<usize>,
     remote: Option<RemoteState>,
+    pack: Option<LocalPack>,
 }
+
+/// A pack in the cache dir or just imported: where each blob is in it, and its bytes (read when
+/// first needed).
+struct LocalPack {
+    index: PackIndex,
+    bytes: OnceLock<Option<Vec<u8>>>,
+    imported: bool,
+}
+
+/// md5 → (offset, length) of each blob of a pack.
+type PackIndex = BTreeMap<String, (usize, usize)>;
 
 /// The remote cache of one build: the units it holds (fetched), the names looked up there, what
 /// came from it, and whether this build's pack is to be uploaded.
@@ -87,7 +101,6 @@ impl Cache {
         let previous =
             dir.as_ref().and_then(|d| std::fs::read(d.join("units.json")).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         Cache {
-            dir,
             explain,
             previous,
             current: Mutex::default(),
@@ -95,6 +108,12 @@ impl Cache {
             explained: Mutex::default(),
             hits: Mutex::new(0),
             remote: None,
+            pack: dir.as_ref().and_then(|d| read_pack_index(&d.join(PACK_FILE))).map(|index| LocalPack {
+                index,
+                bytes: OnceLock::new(),
+                imported: false,
+            }),
+            dir,
         }
     }
 
@@ -106,11 +125,11 @@ impl Cache {
         let mut fetched = BTreeMap::new();
         let mut found = false;
         if let Some(digest) = inputs_digest.as_deref().filter(|_| fetch_pack) {
-            if let Some((units, blobs)) = remote.fetch_pack(digest).and_then(|p| unpack(&p)) {
-                fetched = units;
-                found = true;
-                if let Ok(mut nb) = self.new_blobs.lock() {
-                    nb.extend(blobs);
+            if let Some(bytes) = remote.fetch_pack(digest) {
+                if let Some((units, index)) = unpack(&bytes) {
+                    fetched = units;
+                    found = true;
+                    self.pack = Some(LocalPack { index, bytes: OnceLock::from(Some(bytes)), imported: true });
                 }
             }
         }
@@ -131,6 +150,16 @@ impl Cache {
 
     fn blob_path(&self, md5: &str) -> Option<PathBuf> {
         Some(self.dir.as_ref()?.join("objects").join(md5))
+    }
+
+    /// The blob `md5` from the pack, if it holds it intact.
+    fn pack_blob(&self, md5: &str) -> Option<Vec<u8>> {
+        let pack = self.pack.as_ref()?;
+        let &(at, len) = pack.index.get(md5)?;
+        let path = self.dir.as_ref().map(|d| d.join(PACK_FILE));
+        let bytes = pack.bytes.get_or_init(|| path.and_then(|p| std::fs::read(p).ok())).as_ref()?;
+        let blob = bytes.get(at..at.checked_add(len)?)?;
+        (md5_hex(blob) == md5).then(|| blob.to_vec())
     }
 
     /// The unit `name`'s outputs: the previous build's when its inputs were these and its blobs
@@ -196,8 +225,8 @@ impl Cache {
         let mut out = Vec::with_capacity(unit.outputs.len());
         let new_blobs = self.new_blobs.lock().ok()?;
         for (i, (rel, md5)) in unit.outputs.iter().enumerate() {
-            if let Some(bytes) = new_blobs.get(md5) {
-                out.push((rel.clone(), Content::Bytes(bytes.clone(), md5.clone().into())));
+            if let Some(bytes) = new_blobs.get(md5).cloned().or_else(|| self.pack_blob(md5)) {
+                out.push((rel.clone(), Content::Bytes(bytes, md5.clone().into())));
                 continue;
             }
             let path = self.blob_path(md5)?;
@@ -319,6 +348,18 @@ impl Cache {
                 std::fs::write(&p, bytes).map_err(|e| FsError::io(&p, e))
             })?;
             remove_dead_blobs(&objects, &current);
+            let pack_file = dir.join(PACK_FILE);
+            match &self.pack {
+                Some(LocalPack { bytes, imported: true, .. }) => {
+                    if let Some(Some(b)) = bytes.get() {
+                        fsutil::atomic_write(&pack_file, b)?;
+                    }
+                }
+                Some(p) if !p.index.keys().any(|m| live.contains(m.as_str())) => {
+                    let _ = std::fs::remove_file(&pack_file);
+                }
+                _ => {}
+            }
             // Compact, in the types' own order (sorted maps): read only by kiln.
             let json = serde_json::to_vec(&*current).map_err(|e| BuildError::Message(e.to_string()))?;
             fsutil::atomic_write(&dir.join("units.json"), &json)?;
@@ -335,7 +376,7 @@ impl Cache {
         if !state.remote.uploads() {
             return;
         }
-        let bytes_of = |md5: &str| blobs.get(md5).cloned().or_else(|| read_blob(&self.blob_path(md5)?, md5).ok());
+        let bytes_of = |md5: &str| blobs.get(md5).cloned().or_else(|| self.pack_blob(md5)).or_else(|| read_blob(&self.blob_path(md5)?, md5).ok());
         let with_bytes = |unit: &Unit| unit.outputs.iter().map(|(rel, md5)| Some((rel.clone(), bytes_of(md5)?))).collect::<Option<Vec<_>>>();
         let built = state.built.lock().map(|b| b.clone()).unwrap_or_default();
         let units: Vec<UnitUpload> = current
@@ -375,26 +416,44 @@ fn pack(units: &BTreeMap<String, Unit>, blobs: &BTreeMap<String, Vec<u8>>) -> Ve
 
 const PACK_MAGIC: &[u8] = b"kiln-pack 1\n";
 
-/// A pack's units by name, and its blobs by md5.
-type Unpacked = (BTreeMap<String, Unit>, BTreeMap<String, Vec<u8>>);
+/// The pack imported last, in the cache dir.
+const PACK_FILE: &str = "pack";
 
-/// The units and blobs (md5 → bytes, each checked) of a pack; none when it is malformed.
-fn unpack(bytes: &[u8]) -> Option<Unpacked> {
+/// A pack's header: its units, and where its blobs are (offsets from the start of the pack).
+fn pack_header(bytes: &[u8]) -> Option<(BTreeMap<String, Unit>, PackIndex, usize)> {
     let rest = bytes.strip_prefix(PACK_MAGIC)?;
     let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
     let header = rest.get(8..8usize.checked_add(len)?)?;
     let (units, sizes): (BTreeMap<String, Unit>, Vec<(String, usize)>) = serde_json::from_slice(header).ok()?;
-    let mut at = 8 + len;
-    let mut blobs = BTreeMap::new();
+    let mut at = PACK_MAGIC.len() + 8 + len;
+    let mut index = BTreeMap::new();
     for (md5, size) in sizes {
-        let blob = rest.get(at..at.checked_add(size)?)?;
-        at += size;
-        if md5_hex(blob) != md5 {
-            return None;
-        }
-        blobs.insert(md5, blob.to_vec());
+        index.insert(md5, (at, size));
+        at = at.checked_add(size)?;
     }
-    (at == rest.len()).then_some((units, blobs))
+    Some((units, index, at))
+}
+
+/// The units and blob index of a pack, every blob checked against its md5; none when it is
+/// malformed.
+fn unpack(bytes: &[u8]) -> Option<(BTreeMap<String, Unit>, PackIndex)> {
+    let (units, index, end) = pack_header(bytes)?;
+    let intact = end == bytes.len() && index.iter().all(|(md5, &(at, len))| bytes.get(at..at + len).is_some_and(|b| md5_hex(b) == *md5));
+    intact.then_some((units, index))
+}
+
+/// The blob index of the pack file at `path`, from its header alone (each blob is checked when
+/// read).
+fn read_pack_index(path: &Path) -> Option<PackIndex> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = vec![0; PACK_MAGIC.len() + 8];
+    file.read_exact(&mut head).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(head[PACK_MAGIC.len()..].try_into().ok()?)).ok()?;
+    let mut header = vec![0; len];
+    file.read_exact(&mut header).ok()?;
+    head.extend(header);
+    pack_header(&head).map(|(_, index, _)| index)
 }
 
 /// Removes the blobs no unit refers to any more, so the cache does not grow forever.
@@ -517,6 +576,32 @@ mod tests {
         cache.save().unwrap();
         let cache = Cache::open(None, false);
         assert!(unit(&cache, "1", Read::Lazy, b"x=1").1);
+    }
+
+    #[test]
+    fn a_pack_round_trips_and_a_damaged_one_is_refused() {
+        let units = BTreeMap::from([(
+            "minify a.js".to_string(),
+            Unit { key: "k".into(), inputs: inputs("1"), outputs: vec![("a.js".into(), md5_hex(b"x=1")), ("a.js.br".into(), md5_hex(b"br"))] },
+        )]);
+        let blobs = BTreeMap::from([(md5_hex(b"x=1"), b"x=1".to_vec()), (md5_hex(b"br"), b"br".to_vec())]);
+        let packed = pack(&units, &blobs);
+        let (got, index) = unpack(&packed).unwrap();
+        assert_eq!(got, units);
+        let (at, len) = index[&md5_hex(b"x=1")];
+        assert_eq!(&packed[at..at + len], b"x=1");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PACK_FILE), &packed).unwrap();
+        assert_eq!(read_pack_index(&dir.path().join(PACK_FILE)).unwrap(), index);
+        let mut bad = packed.clone();
+        bad[index[&md5_hex(b"br")].0] ^= 1;
+        assert!(unpack(&bad).is_none(), "a blob that does not match its md5");
+        assert!(unpack(&packed[..packed.len() - 1]).is_none(), "truncated");
+        // From the cache dir, a damaged blob is a miss, the others are read.
+        std::fs::write(dir.path().join(PACK_FILE), &bad).unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), false);
+        assert_eq!(cache.pack_blob(&md5_hex(b"x=1")).unwrap(), b"x=1");
+        assert!(cache.pack_blob(&md5_hex(b"br")).is_none());
     }
 
     #[test]
