@@ -119,7 +119,7 @@ impl RemoteCache {
             .map(|(r, path)| {
                 let body = r?;
                 match (body, path.strip_prefix("cas/")) {
-                    (Some(b), Some(digest)) if sha256_hex(&b) != digest => Err(RemoteError::Corrupt { path: path.clone() }),
+                    (Some(b), Some(digest)) if sha256_hex(&b) != digest => Err(RemoteError::Corrupt { path: format!("GET /{path}") }),
                     (body, _) => Ok(body),
                 }
             })
@@ -160,11 +160,12 @@ impl RemoteCache {
                             break;
                         }
                         let Some((i, method, path, body)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                        let shown = format!("{method} /{path}");
                         let r = match tokio::time::timeout(target.timeout, target.request(&mut conn, method, &path, body)).await {
                             Ok(r) => r,
                             Err(_) => {
                                 conn = None;
-                                Err(RemoteError::Timeout { path: path.clone(), secs: target.timeout.as_secs_f64() })
+                                Err(RemoteError::Timeout { path: shown, secs: target.timeout.as_secs_f64() })
                             }
                         };
                         if r.as_ref().is_err_and(RemoteError::is_server_failure) {
@@ -203,7 +204,8 @@ struct Target {
 impl Target {
     /// One request on `conn` (a new connection when there is none or it closed).
     async fn request(&self, conn: &mut Option<Sender>, method: Method, path: &str, body: Bytes) -> Result<Option<Vec<u8>>, RemoteError> {
-        let http = |e: &dyn std::fmt::Display| RemoteError::Http { path: path.to_string(), message: e.to_string() };
+        let shown = format!("{method} /{path}");
+        let http = |e: &dyn std::fmt::Display| RemoteError::Http { path: shown.clone(), message: e.to_string() };
         let mut sender = match conn.take() {
             Some(s) if !s.is_closed() => s,
             _ => {
@@ -229,7 +231,7 @@ impl Target {
         match status {
             s if s.is_success() => Ok((method == Method::GET).then(|| bytes.to_vec())),
             StatusCode::NOT_FOUND if method == Method::GET => Ok(None),
-            s => Err(RemoteError::Status { path: path.to_string(), status: s.as_u16() }),
+            s => Err(RemoteError::Status { path: shown, status: s.as_u16() }),
         }
     }
 }

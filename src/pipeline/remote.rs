@@ -88,7 +88,7 @@ impl Remote {
         let ac = format!("ac/{}", unit_key(name, inputs));
         let entry = self.client.get(&ac).map_err(|e| self.note(e)).ok()??;
         let Some(files) = decode_action_result(&entry) else {
-            self.note(RemoteError::BadEntry { path: ac });
+            self.note(RemoteError::BadEntry { path: format!("GET /{ac}") });
             return None;
         };
         self.fetch_files(&files)
@@ -118,7 +118,7 @@ impl Remote {
         match decode_action_result(&entry).as_deref() {
             Some([f]) if f.path == PACK => self.fetch_files(std::slice::from_ref(f)).and_then(|mut v| v.pop()).map(|(_, b)| b),
             _ => {
-                self.note(RemoteError::BadEntry { path: ac });
+                self.note(RemoteError::BadEntry { path: format!("GET /{ac}") });
                 None
             }
         }
