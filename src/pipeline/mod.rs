@@ -17,6 +17,7 @@ pub mod output;
 pub mod pyc;
 pub mod remote;
 pub mod report;
+pub mod schedule;
 pub mod sources;
 pub mod templates;
 pub mod twins;
