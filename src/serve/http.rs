@@ -339,8 +339,8 @@ impl Conn<'_> {
             // every read for a change of microseconds. So it is only set when it is 50 ms off:
             // a timeout that fires early is retried below, and 50 ms late does not matter.
             let remaining = deadline - now;
-            let off = |t: Duration| if t > remaining { t - remaining } else { remaining - t };
-            if self.read_timeout.map_or(true, |t| off(t) > Duration::from_millis(50)) {
+            let off = |t: Duration| t.abs_diff(remaining);
+            if self.read_timeout.is_none_or(|t| off(t) > Duration::from_millis(50)) {
                 self.stream.set_read_timeout(Some(remaining))?;
                 self.read_timeout = Some(remaining);
             }

@@ -349,7 +349,7 @@ pub fn negotiate<'a>(accept: Option<&str>, available: &[&'a str]) -> Option<&'a 
     let mut best: Option<(&'a str, f32)> = None;
     for &c in available {
         let q = q_of(c);
-        if q > 0.0 && best.map_or(true, |(_, b)| q > b) {
+        if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
             best = Some((c, q));
         }
     }
