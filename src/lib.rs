@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod minify;
 pub mod pipeline;
 pub mod pyc;
+pub mod remote_cache;
 pub mod scan;
 pub mod serve;
 pub mod webp;

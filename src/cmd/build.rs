@@ -9,7 +9,7 @@ use crate::assemble::Layout;
 use crate::framework::{self, Framework, Overrides};
 use crate::fsutil;
 use crate::hash::{Compression, UrlStyle};
-use crate::pipeline::{self, default_cache_dir, BuildConfig, Naming, Outcome};
+use crate::pipeline::{self, default_cache_dir, BuildConfig, Naming, Outcome, RemoteConfig};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
@@ -72,9 +72,20 @@ pub struct BuildArgs {
     /// Cache directory (default: .kiln-cache beside the output).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Neither read nor write the cache.
+    /// Neither read nor write the cache (local or remote).
     #[arg(long)]
     pub no_cache: bool,
+    /// A shared cache of units over Bazel's HTTP remote-cache protocol (`http://host[:port][/prefix]`:
+    /// nginx WebDAV, bazel-remote, …), beside the local one; also KILN_REMOTE_CACHE. A cache that
+    /// fails is one warning, never a failed build.
+    #[arg(long, value_name = "URL")]
+    pub remote_cache: Option<String>,
+    /// Upload the units this build makes to the remote cache (`false`: a read-only client).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub remote_cache_upload: bool,
+    /// Seconds to wait for each request to the remote cache before building without it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub remote_cache_timeout: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -124,10 +135,40 @@ impl BuildArgs {
             archive: self.archive.clone(),
             jobs: self.jobs,
             explain: self.explain,
+            remote: self.remote_config().filter(|_| !self.no_cache),
             cache_dir,
             progress: !self.quiet,
         })
     }
+
+    /// `--remote-cache`, with its upload switch and timeout (an empty URL: none).
+    pub fn remote_config(&self) -> Option<RemoteConfig> {
+        let url = self.remote_cache.as_deref().filter(|u| !u.is_empty())?;
+        let timeout = Duration::try_from_secs_f64(self.remote_cache_timeout).unwrap_or(Duration::from_secs(5));
+        Some(RemoteConfig { url: url.to_string(), upload: self.remote_cache_upload, timeout })
+    }
+
+    /// Usage problems with the remote cache's flags, found before any work.
+    pub fn remote_problem(&self) -> Option<String> {
+        let rc = self.remote_config()?;
+        if !(self.remote_cache_timeout > 0.0 && self.remote_cache_timeout.is_finite()) {
+            return Some(format!("--remote-cache-timeout {}: a number of seconds above 0", self.remote_cache_timeout));
+        }
+        crate::remote_cache::RemoteCache::new(&rc.url, rc.timeout).err().map(|e| format!("--remote-cache {e}"))
+    }
+}
+
+/// The environment variable that sets `--remote-cache` (for CI); the command line wins over it,
+/// and it wins over `[tool.kiln] remote_cache`.
+pub const REMOTE_CACHE_ENV: &str = "KILN_REMOTE_CACHE";
+
+/// KILN_REMOTE_CACHE, unless the command line gave `--remote-cache`.
+fn with_remote_cache_env(mut args: BuildArgs, user: &[std::ffi::OsString]) -> BuildArgs {
+    let given = user.iter().any(|a| a.to_str().is_some_and(|a| a == "--remote-cache" || a.starts_with("--remote-cache=")));
+    if let (false, Ok(url)) = (given, std::env::var(REMOTE_CACHE_ENV)) {
+        args.remote_cache = Some(url);
+    }
+    args
 }
 
 /// `kiln build`'s flags alone, for re-reading the command line under `[tool.kiln]`.
@@ -174,9 +215,12 @@ fn image_optimization(src: &Path, toggle: Toggle) -> bool {
 pub fn main(args: BuildArgs) -> ExitCode {
     let user: Vec<std::ffi::OsString> = crate::cli::args_with_params().unwrap_or_default().into_iter().skip_while(|a| a != "build").skip(1).collect();
     let args = match with_pyproject(args, &user) {
-        Ok(a) => a,
+        Ok(a) => with_remote_cache_env(a, &user),
         Err(e) => return crate::cli::fail([e]),
     };
+    if let Some(problem) = args.remote_problem() {
+        return crate::cli::usage(problem);
+    }
     let config = match args.config() {
         Ok(c) => c,
         Err(e) => return crate::cli::fail([e]),
@@ -190,6 +234,9 @@ pub fn main(args: BuildArgs) -> ExitCode {
     let started = Instant::now();
     match pipeline::build(&config) {
         Ok(outcome) => {
+            for line in &outcome.warnings {
+                eprintln!("kiln build: {line}");
+            }
             for line in &outcome.explain {
                 eprintln!("{line}");
             }
@@ -208,12 +255,13 @@ pub fn main(args: BuildArgs) -> ExitCode {
 fn print_summary(args: &BuildArgs, o: &Outcome, took: Duration) {
     eprintln!("kiln build: {}", o.framework);
     eprintln!(
-        "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache) in {:.0} ms",
+        "kiln build: {} files in, {} files out → {} ({} of {} units reused from the cache{}) in {:.0} ms",
         o.files_in,
         o.files_out,
         fsutil::display(&args.out),
         o.cache_hits,
         o.units,
+        if o.remote_hits > 0 { format!(", {} of them from the remote cache", o.remote_hits) } else { String::new() },
         took.as_secs_f64() * 1000.0
     );
     for (kind, k) in &o.kinds {

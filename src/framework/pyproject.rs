@@ -52,6 +52,8 @@ pub fn tool_kiln_args(src: &Path, known: &[(String, bool)]) -> Result<Vec<String
         match (value, takes_value) {
             (toml::Value::Boolean(true), false) => args.push(format!("--{flag}")),
             (toml::Value::Boolean(false), false) => {}
+            // A flag that takes a boolean value (`remote_cache_upload = false`).
+            (toml::Value::Boolean(b), true) => args.push(format!("--{flag}={b}")),
             (toml::Value::String(s), true) => args.extend([format!("--{flag}"), s.clone()]),
             (toml::Value::Integer(n), true) => args.extend([format!("--{flag}"), n.to_string()]),
             (_, false) => return Err(at(key_at, format!("[tool.kiln] {key}: --{flag} is a switch: use true or false"))),

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::cache::{Built, Cache, Read};
-use super::{blocks, templates, twins, webp, BuildConfig, BuildError, Errors, Naming, Problems};
+use super::{blocks, schedule, templates, twins, webp, BuildConfig, BuildError, Errors, Naming, Problems};
 use crate::assemble::Content;
 use crate::fsutil;
 use crate::hash::{self, Compression, HashOptions, Input, UrlStyle};
@@ -140,29 +140,40 @@ fn minify_and_convert(statics: &[StaticFile], o: &AssetOptions, mopts: &MinifyOp
     let mopts_id = minify_options_id(o);
     // (key, the files it became, its rename)
     type Converted = (String, Built, Option<String>);
-    let results: Vec<Result<Converted, Errors>> = statics
-        .par_iter()
-        .map(|StaticFile { key, path, bytes, md5 }| {
-            let shown = fsutil::display(path);
-            if let Some(kind) = Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static) {
-                let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
-                let name = format!("minify {}{key}", o.static_label);
-                let outs = cache.get_or_build(&name, inputs, Read::All, || {
-                    let out = minify::minify_source(kind, bytes, &shown, mopts).map_err(super::one)?;
-                    Ok::<_, Errors>(vec![(key.clone(), out)])
-                })?;
-                return Ok((key.clone(), in_bytes(outs)?, None));
+    let minified = |key: &str| Kind::from_name(key).filter(|k| *k != Kind::Html && o.minify_static);
+    let converted = |key: &str| crate::webp::webp_rel(key).filter(|_| o.webp);
+    // WebP encodes are most of a cold build's CPU: they start first, largest first, and the
+    // minifier's files fill the cores beside them (a cached unit costs little either way).
+    let cost = |f: &StaticFile| {
+        let tier = if converted(&f.key).is_some() {
+            2
+        } else if minified(&f.key).is_some() {
+            1
+        } else {
+            0
+        };
+        (tier << 40) | f.bytes.len().min((1 << 40) - 1) as u64
+    };
+    let results: Vec<Result<Converted, Errors>> = schedule::map_costliest_first(statics, cost, |StaticFile { key, path, bytes, md5 }| {
+        let shown = fsutil::display(path);
+        if let Some(kind) = minified(key) {
+            let inputs = BTreeMap::from([(key.clone(), md5.clone()), ("options".into(), mopts_id.clone())]);
+            let name = format!("minify {}{key}", o.static_label);
+            let outs = cache.get_or_build(&name, inputs, Read::All, || {
+                let out = minify::minify_source(kind, bytes, &shown, mopts).map_err(super::one)?;
+                Ok::<_, Errors>(vec![(key.clone(), out)])
+            })?;
+            return Ok((key.clone(), in_bytes(outs)?, None));
+        }
+        match converted(key) {
+            Some(webp_key) => {
+                let unit_rel = format!("{}{key}", o.static_label);
+                let (outs, rename) = webp::convert(cache, &unit_rel, key, &webp_key, bytes, md5, &shown)?;
+                Ok((key.clone(), outs, rename))
             }
-            match crate::webp::webp_rel(key).filter(|_| o.webp) {
-                Some(webp_key) => {
-                    let unit_rel = format!("{}{key}", o.static_label);
-                    let (outs, rename) = webp::convert(cache, &unit_rel, key, &webp_key, bytes, md5, &shown)?;
-                    Ok((key.clone(), outs, rename))
-                }
-                None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
-            }
-        })
-        .collect();
+            None => Ok((key.clone(), vec![(key.clone(), bytes.clone())], None)),
+        }
+    });
     let mut problems = Problems::default();
     let mut static_files = BTreeMap::new();
     let mut renames = BTreeMap::new();

@@ -3,14 +3,18 @@
 //! digest of its inputs; `Cache::get_or_build` reuses the previous build's outputs when the
 //! inputs are the same and builds (and stores) them otherwise. `--explain` says, for each unit
 //! rebuilt, which input changed.
+//!
+//! With a remote cache (remote.rs), a unit the local cache lacks is looked up there before it is
+//! built, the units built are uploaded, and `--explain` says which units came from it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::remote::{Remote, UnitUpload};
 use super::BuildError;
 use crate::assemble::content::read_blob;
 use crate::assemble::Content;
@@ -44,15 +48,50 @@ pub enum Read {
     Last,
 }
 
-/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs.
+/// Where a reused unit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Local,
+    Remote,
+}
+
+/// Content-addressed cache of units: `units.json` plus `objects/<md5>` blobs, and `pack`, the
+/// last pack imported from the remote cache (one file instead of one per blob: a fresh clone
+/// writes its dist and this, not a second tree of small files).
 pub struct Cache {
     dir: Option<PathBuf>,
     explain: bool,
     previous: BTreeMap<String, Unit>,
     current: Mutex<BTreeMap<String, Unit>>,
+    /// Blobs not (yet) in `objects/`: built in this run, or fetched from the remote cache.
     new_blobs: Mutex<BTreeMap<String, Vec<u8>>>,
     explained: Mutex<Vec<String>>,
     hits: Mutex<usize>,
+    remote: Option<RemoteState>,
+    pack: Option<LocalPack>,
+}
+
+/// A pack in the cache dir or just imported: where each blob is in it, and its bytes (read when
+/// first needed).
+struct LocalPack {
+    index: PackIndex,
+    bytes: OnceLock<Option<Vec<u8>>>,
+    imported: bool,
+}
+
+/// md5 → (offset, length) of each blob of a pack.
+type PackIndex = BTreeMap<String, (usize, usize)>;
+
+/// The remote cache of one build: the units it holds (fetched), the names looked up there, what
+/// came from it, and whether this build's pack is to be uploaded.
+struct RemoteState {
+    remote: Remote,
+    /// The digest of the build's inputs (its entry's key), when its pack is to be uploaded.
+    pack_digest: Option<String>,
+    fetched: Mutex<BTreeMap<String, Unit>>,
+    looked_up: Mutex<BTreeSet<String>>,
+    reused: Mutex<BTreeSet<String>>,
+    built: Mutex<BTreeSet<String>>,
 }
 
 impl Cache {
@@ -61,7 +100,48 @@ impl Cache {
     pub fn open(dir: Option<PathBuf>, explain: bool) -> Cache {
         let previous =
             dir.as_ref().and_then(|d| std::fs::read(d.join("units.json")).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        Cache { dir, explain, previous, current: Mutex::default(), new_blobs: Mutex::default(), explained: Mutex::default(), hits: Mutex::new(0) }
+        Cache {
+            explain,
+            previous,
+            current: Mutex::default(),
+            new_blobs: Mutex::default(),
+            explained: Mutex::default(),
+            hits: Mutex::new(0),
+            remote: None,
+            pack: dir.as_ref().and_then(|d| read_pack_index(&d.join(PACK_FILE))).map(|index| LocalPack {
+                index,
+                bytes: OnceLock::new(),
+                imported: false,
+            }),
+            dir,
+        }
+    }
+
+    /// This cache backed by `remote`. `inputs_digest` is the digest of the build's inputs (none
+    /// when they could not be identified); with `fetch_pack`, the pack of a build with those
+    /// inputs is fetched at once (every unit in two requests), else units are looked up one by
+    /// one as the local cache misses them.
+    pub fn with_remote(mut self, remote: Remote, inputs_digest: Option<String>, fetch_pack: bool) -> Cache {
+        let mut fetched = BTreeMap::new();
+        let mut found = false;
+        if let Some(digest) = inputs_digest.as_deref().filter(|_| fetch_pack) {
+            if let Some(bytes) = remote.fetch_pack(digest) {
+                if let Some((units, index)) = unpack(&bytes) {
+                    fetched = units;
+                    found = true;
+                    self.pack = Some(LocalPack { index, bytes: OnceLock::from(Some(bytes)), imported: true });
+                }
+            }
+        }
+        self.remote = Some(RemoteState {
+            remote,
+            pack_digest: inputs_digest.filter(|_| !found),
+            fetched: Mutex::new(fetched),
+            looked_up: Mutex::default(),
+            reused: Mutex::default(),
+            built: Mutex::default(),
+        });
+        self
     }
 
     fn key(inputs: &Inputs) -> String {
@@ -72,11 +152,21 @@ impl Cache {
         Some(self.dir.as_ref()?.join("objects").join(md5))
     }
 
+    /// The blob `md5` from the pack, if it holds it intact.
+    fn pack_blob(&self, md5: &str) -> Option<Vec<u8>> {
+        let pack = self.pack.as_ref()?;
+        let &(at, len) = pack.index.get(md5)?;
+        let path = self.dir.as_ref().map(|d| d.join(PACK_FILE));
+        let bytes = pack.bytes.get_or_init(|| path.and_then(|p| std::fs::read(p).ok())).as_ref()?;
+        let blob = bytes.get(at..at.checked_add(len)?)?;
+        (md5_hex(blob) == md5).then(|| blob.to_vec())
+    }
+
     /// The unit `name`'s outputs: the previous build's when its inputs were these and its blobs
     /// are intact (`read` says which are read now), else `build`'s, stored for the next build.
     pub fn get_or_build<E>(&self, name: &str, inputs: Inputs, read: Read, build: impl FnOnce() -> Result<Built, E>) -> Result<Outputs, E> {
-        if let Some((unit, outputs)) = self.reusable(name, &inputs, read) {
-            self.reuse(name, unit);
+        if let Some((unit, outputs, origin)) = self.reusable(name, &inputs, read) {
+            self.reuse(name, unit, origin);
             return Ok(outputs);
         }
         let built = build()?;
@@ -89,14 +179,56 @@ impl Cache {
         self.reusable(name, inputs, Read::Lazy).is_some()
     }
 
-    /// The previous build's unit `name` and its outputs, if its inputs were these and every
-    /// blob is there (and, for those `read` names, holds its md5).
-    fn reusable(&self, name: &str, inputs: &Inputs, read: Read) -> Option<(&Unit, Outputs)> {
+    /// The unit `name` with these inputs and its outputs, from the previous build if it had it
+    /// with every blob there (and, for those `read` names, holding its md5), else from the
+    /// remote cache.
+    fn reusable(&self, name: &str, inputs: &Inputs, read: Read) -> Option<(Unit, Outputs, Origin)> {
         let key = Self::key(inputs);
-        let unit = self.previous.get(name).filter(|u| u.key == key)?;
+        if let Some(unit) = self.previous.get(name).filter(|u| u.key == key) {
+            if let Some(outputs) = self.outputs(unit, read) {
+                return Some((unit.clone(), outputs, Origin::Local));
+            }
+        }
+        let unit = self.remote_unit(name, inputs, &key)?;
+        let outputs = self.outputs(&unit, read)?;
+        Some((unit, outputs, Origin::Remote))
+    }
+
+    /// The unit `name` with this key from the remote cache: in the build's pack, or fetched now
+    /// (once per name).
+    fn remote_unit(&self, name: &str, inputs: &Inputs, key: &str) -> Option<Unit> {
+        let state = self.remote.as_ref()?;
+        let fetched = |n: &str| state.fetched.lock().ok()?.get(n).filter(|u| u.key == key).cloned();
+        if let Some(unit) = fetched(name) {
+            return Some(unit);
+        }
+        if !state.looked_up.lock().ok()?.insert(name.to_string()) {
+            return None;
+        }
+        let outputs = state.remote.fetch_unit(name, inputs)?;
+        let mut blobs = Vec::with_capacity(outputs.len());
+        let mut nb = self.new_blobs.lock().ok()?;
+        for (rel, bytes) in outputs {
+            let md5 = md5_hex(&bytes);
+            nb.entry(md5.clone()).or_insert(bytes);
+            blobs.push((rel, md5));
+        }
+        drop(nb);
+        let unit = Unit { key: key.to_string(), inputs: inputs.clone(), outputs: blobs };
+        state.fetched.lock().ok()?.insert(name.to_string(), unit.clone());
+        Some(unit)
+    }
+
+    /// A unit's outputs, if every blob is there (`read` says which are read now).
+    fn outputs(&self, unit: &Unit, read: Read) -> Option<Outputs> {
         let last = unit.outputs.len().checked_sub(1);
         let mut out = Vec::with_capacity(unit.outputs.len());
+        let new_blobs = self.new_blobs.lock().ok()?;
         for (i, (rel, md5)) in unit.outputs.iter().enumerate() {
+            if let Some(bytes) = new_blobs.get(md5).cloned().or_else(|| self.pack_blob(md5)) {
+                out.push((rel.clone(), Content::Bytes(bytes, md5.clone().into())));
+                continue;
+            }
             let path = self.blob_path(md5)?;
             let content = if read == Read::All || (read == Read::Last && Some(i) == last) {
                 Content::from(read_blob(&path, md5).ok()?)
@@ -106,16 +238,26 @@ impl Cache {
             };
             out.push((rel.clone(), content));
         }
-        Some((unit, out))
+        Some(out)
     }
 
-    /// Counts a unit of the previous build as reused.
-    fn reuse(&self, name: &str, unit: &Unit) {
+    /// Counts a unit of the previous build, or of the remote cache, as reused.
+    fn reuse(&self, name: &str, unit: Unit, origin: Origin) {
         if let Ok(mut c) = self.current.lock() {
-            c.insert(name.to_string(), unit.clone());
+            c.insert(name.to_string(), unit);
         }
         if let Ok(mut h) = self.hits.lock() {
             *h += 1;
+        }
+        if let (Origin::Remote, Some(state)) = (origin, &self.remote) {
+            if let Ok(mut r) = state.reused.lock() {
+                r.insert(name.to_string());
+            }
+            if self.explain {
+                if let Ok(mut e) = self.explained.lock() {
+                    e.push(format!("from the remote cache: {name}"));
+                }
+            }
         }
     }
 
@@ -134,6 +276,9 @@ impl Cache {
             if let Ok(mut e) = self.explained.lock() {
                 e.push(line);
             }
+        }
+        if let Some(Ok(mut b)) = self.remote.as_ref().map(|s| s.built.lock()) {
+            b.insert(name.to_string());
         }
         let unit = Unit { key: Self::key(&inputs), inputs, outputs: blobs };
         if let Ok(mut c) = self.current.lock() {
@@ -175,26 +320,140 @@ impl Cache {
         self.units().saturating_sub(self.hits())
     }
 
-    /// Writes new blobs and the unit index (only after a successful build).
+    /// Units reused from the remote cache in this run.
+    pub fn remote_hits(&self) -> usize {
+        self.remote.as_ref().and_then(|s| s.reused.lock().ok().map(|r| r.len())).unwrap_or(0)
+    }
+
+    /// The one warning line about the remote cache, if it had a problem.
+    pub fn remote_warning(&self) -> Option<String> {
+        self.remote.as_ref()?.remote.warning()
+    }
+
+    /// Writes new blobs and the unit index (only after a successful build), then uploads the
+    /// units built in this run (and the build's pack) to the remote cache.
     pub fn save(&self) -> Result<(), BuildError> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let objects = dir.join("objects");
-        std::fs::create_dir_all(&objects).map_err(|e| FsError::io(&objects, e))?;
         let poisoned = || BuildError::Message("cache lock".into());
         let blobs = std::mem::take(&mut *self.new_blobs.lock().map_err(|_| poisoned())?);
-        // Written in place, not through a temp file: every read checks a blob against its md5
-        // (a torn write is a miss), and a blob of that name that exists may be a corrupt one a
-        // lazy lookup never read.
-        blobs.par_iter().try_for_each(|(md5, bytes)| {
-            let p = objects.join(md5);
-            std::fs::write(&p, bytes).map_err(|e| FsError::io(&p, e))
-        })?;
         let current = self.current.lock().map_err(|_| poisoned())?;
-        remove_dead_blobs(&objects, &current);
-        // Compact, in the types' own order (sorted maps): read only by kiln.
-        let json = serde_json::to_vec(&*current).map_err(|e| BuildError::Message(e.to_string()))?;
-        Ok(fsutil::atomic_write(&dir.join("units.json"), &json)?)
+        if let Some(dir) = &self.dir {
+            let objects = dir.join("objects");
+            std::fs::create_dir_all(&objects).map_err(|e| FsError::io(&objects, e))?;
+            let live: BTreeSet<&str> = current.values().flat_map(|u| u.outputs.iter().map(|(_, m)| m.as_str())).collect();
+            // Written in place, not through a temp file: every read checks a blob against its md5
+            // (a torn write is a miss), and a blob of that name that exists may be a corrupt one a
+            // lazy lookup never read.
+            blobs.par_iter().filter(|(md5, _)| live.contains(md5.as_str())).try_for_each(|(md5, bytes)| {
+                let p = objects.join(md5);
+                std::fs::write(&p, bytes).map_err(|e| FsError::io(&p, e))
+            })?;
+            remove_dead_blobs(&objects, &current);
+            let pack_file = dir.join(PACK_FILE);
+            match &self.pack {
+                Some(LocalPack { bytes, imported: true, .. }) => {
+                    if let Some(Some(b)) = bytes.get() {
+                        fsutil::atomic_write(&pack_file, b)?;
+                    }
+                }
+                Some(p) if !p.index.keys().any(|m| live.contains(m.as_str())) => {
+                    let _ = std::fs::remove_file(&pack_file);
+                }
+                _ => {}
+            }
+            // Compact, in the types' own order (sorted maps): read only by kiln.
+            let json = serde_json::to_vec(&*current).map_err(|e| BuildError::Message(e.to_string()))?;
+            fsutil::atomic_write(&dir.join("units.json"), &json)?;
+        }
+        if let Some(state) = &self.remote {
+            self.upload(state, &current, &blobs);
+        }
+        Ok(())
     }
+
+    /// Uploads the units built in this run and, when the remote cache lacked this build's pack,
+    /// the pack. A blob that cannot be read any more leaves its unit (and the pack) out.
+    fn upload(&self, state: &RemoteState, current: &BTreeMap<String, Unit>, blobs: &BTreeMap<String, Vec<u8>>) {
+        if !state.remote.uploads() {
+            return;
+        }
+        let bytes_of = |md5: &str| blobs.get(md5).cloned().or_else(|| self.pack_blob(md5)).or_else(|| read_blob(&self.blob_path(md5)?, md5).ok());
+        let with_bytes = |unit: &Unit| unit.outputs.iter().map(|(rel, md5)| Some((rel.clone(), bytes_of(md5)?))).collect::<Option<Vec<_>>>();
+        let built = state.built.lock().map(|b| b.clone()).unwrap_or_default();
+        let units: Vec<UnitUpload> = current
+            .iter()
+            .filter(|(name, _)| built.contains(*name))
+            .filter_map(|(name, unit)| Some((name.clone(), unit.inputs.clone(), with_bytes(unit)?)))
+            .collect();
+        let build_pack = state.pack_digest.as_deref().and_then(|digest| {
+            let mut packed = BTreeMap::new();
+            for unit in current.values() {
+                for (_, md5) in &unit.outputs {
+                    if !packed.contains_key(md5) {
+                        packed.insert(md5.clone(), bytes_of(md5)?);
+                    }
+                }
+            }
+            Some((digest, pack(current, &packed)))
+        });
+        state.remote.upload(&units, build_pack);
+    }
+}
+
+/// A build's pack: `kiln-pack 1\n`, the length of a JSON header (8 bytes, little-endian), the
+/// header (the units, and each blob's md5 and length), then the blobs in that order.
+fn pack(units: &BTreeMap<String, Unit>, blobs: &BTreeMap<String, Vec<u8>>) -> Vec<u8> {
+    let sizes: Vec<(&String, usize)> = blobs.iter().map(|(m, b)| (m, b.len())).collect();
+    let header = serde_json::to_vec(&(units, sizes)).unwrap_or_default();
+    let mut out = Vec::with_capacity(header.len() + blobs.values().map(Vec::len).sum::<usize>() + 20);
+    out.extend_from_slice(PACK_MAGIC);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    for b in blobs.values() {
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+const PACK_MAGIC: &[u8] = b"kiln-pack 1\n";
+
+/// The pack imported last, in the cache dir.
+const PACK_FILE: &str = "pack";
+
+/// A pack's header: its units, and where its blobs are (offsets from the start of the pack).
+fn pack_header(bytes: &[u8]) -> Option<(BTreeMap<String, Unit>, PackIndex, usize)> {
+    let rest = bytes.strip_prefix(PACK_MAGIC)?;
+    let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
+    let header = rest.get(8..8usize.checked_add(len)?)?;
+    let (units, sizes): (BTreeMap<String, Unit>, Vec<(String, usize)>) = serde_json::from_slice(header).ok()?;
+    let mut at = PACK_MAGIC.len() + 8 + len;
+    let mut index = BTreeMap::new();
+    for (md5, size) in sizes {
+        index.insert(md5, (at, size));
+        at = at.checked_add(size)?;
+    }
+    Some((units, index, at))
+}
+
+/// The units and blob index of a pack, every blob checked against its md5; none when it is
+/// malformed.
+fn unpack(bytes: &[u8]) -> Option<(BTreeMap<String, Unit>, PackIndex)> {
+    let (units, index, end) = pack_header(bytes)?;
+    let intact = end == bytes.len() && index.iter().all(|(md5, &(at, len))| bytes.get(at..at + len).is_some_and(|b| md5_hex(b) == *md5));
+    intact.then_some((units, index))
+}
+
+/// The blob index of the pack file at `path`, from its header alone (each blob is checked when
+/// read).
+fn read_pack_index(path: &Path) -> Option<PackIndex> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut head = vec![0; PACK_MAGIC.len() + 8];
+    file.read_exact(&mut head).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(head[PACK_MAGIC.len()..].try_into().ok()?)).ok()?;
+    let mut header = vec![0; len];
+    file.read_exact(&mut header).ok()?;
+    head.extend(header);
+    pack_header(&head).map(|(_, index, _)| index)
 }
 
 /// Removes the blobs no unit refers to any more, so the cache does not grow forever.
@@ -317,6 +576,32 @@ mod tests {
         cache.save().unwrap();
         let cache = Cache::open(None, false);
         assert!(unit(&cache, "1", Read::Lazy, b"x=1").1);
+    }
+
+    #[test]
+    fn a_pack_round_trips_and_a_damaged_one_is_refused() {
+        let units = BTreeMap::from([(
+            "minify a.js".to_string(),
+            Unit { key: "k".into(), inputs: inputs("1"), outputs: vec![("a.js".into(), md5_hex(b"x=1")), ("a.js.br".into(), md5_hex(b"br"))] },
+        )]);
+        let blobs = BTreeMap::from([(md5_hex(b"x=1"), b"x=1".to_vec()), (md5_hex(b"br"), b"br".to_vec())]);
+        let packed = pack(&units, &blobs);
+        let (got, index) = unpack(&packed).unwrap();
+        assert_eq!(got, units);
+        let (at, len) = index[&md5_hex(b"x=1")];
+        assert_eq!(&packed[at..at + len], b"x=1");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PACK_FILE), &packed).unwrap();
+        assert_eq!(read_pack_index(&dir.path().join(PACK_FILE)).unwrap(), index);
+        let mut bad = packed.clone();
+        bad[index[&md5_hex(b"br")].0] ^= 1;
+        assert!(unpack(&bad).is_none(), "a blob that does not match its md5");
+        assert!(unpack(&packed[..packed.len() - 1]).is_none(), "truncated");
+        // From the cache dir, a damaged blob is a miss, the others are read.
+        std::fs::write(dir.path().join(PACK_FILE), &bad).unwrap();
+        let cache = Cache::open(Some(dir.path().to_path_buf()), false);
+        assert_eq!(cache.pack_blob(&md5_hex(b"x=1")).unwrap(), b"x=1");
+        assert!(cache.pack_blob(&md5_hex(b"br")).is_none());
     }
 
     #[test]

@@ -91,6 +91,11 @@ impl<T: Serialize + serde::de::DeserializeOwned> Memo<T> {
         self.inputs == inputs && intact(out, &self.output)
     }
 
+    /// The digest of the last build's inputs.
+    pub fn inputs(&self) -> &str {
+        &self.inputs
+    }
+
     pub fn into_outcome(self) -> T {
         self.outcome
     }

@@ -15,7 +15,9 @@ pub mod memo;
 pub mod outcome;
 pub mod output;
 pub mod pyc;
+pub mod remote;
 pub mod report;
+pub mod schedule;
 pub mod sources;
 pub mod templates;
 pub mod twins;
@@ -36,6 +38,7 @@ pub use assets::{AssetOptions, AssetsOut, StaticFile};
 pub use cache::{default_cache_dir, Cache};
 pub use memo::{write_if_changed, Memo, Update};
 pub use outcome::{KindStats, Outcome};
+pub use remote::RemoteConfig;
 
 /// One problem found by the engine. A build reports every one of them, one per line.
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +165,8 @@ pub struct BuildConfig {
     pub explain: bool,
     /// The cache directory; none: nothing is reused or kept.
     pub cache_dir: Option<PathBuf>,
+    /// A shared remote cache of units (Bazel's HTTP protocol), beside the local one.
+    pub remote: Option<RemoteConfig>,
     /// A progress bar on a terminal.
     pub progress: bool,
 }
@@ -238,7 +243,14 @@ pub fn build(config: &BuildConfig) -> Result<Outcome, Errors> {
         let previous = memo.map(Memo::into_outcome).unwrap_or_default();
         return Ok(outcome::unchanged(previous, clock.finish(), config.explain));
     }
-    let cache = Cache::open(config.cache_dir.clone(), config.explain);
+    let mut cache = Cache::open(config.cache_dir.clone(), config.explain);
+    if let Some(rc) = &config.remote {
+        let remote = remote::Remote::new(rc).map_err(|e| one(BuildError::Message(e.to_string())))?;
+        // The local cache holds every unit of a build with these inputs (only the dist was
+        // touched): no need for the remote's pack.
+        let local = memo.as_ref().is_some_and(|m| Some(m.inputs()) == inputs.as_deref());
+        cache = cache.with_remote(remote, inputs.clone(), !local);
+    }
     // Templates are scanned first, so a bad block path is reported with the other input errors.
     let templates = templates::scan(config, &tree, &mut problems);
     clock.next("assets and bytecode");

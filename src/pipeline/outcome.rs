@@ -34,11 +34,17 @@ pub struct Outcome {
     pub stages: Vec<(String, f64)>,
     pub explain: Vec<String>,
     pub cache_hits: usize,
+    /// Of `cache_hits`, the units that came from the remote cache.
+    #[serde(default)]
+    pub remote_hits: usize,
     pub units: usize,
     /// (dest, bytes before, bytes after) of every shipped file.
     pub files: Vec<(String, u64, u64)>,
     /// The asset graph: template → blocks/assets, block → assets, asset → deps.
     pub edges: Vec<(String, String)>,
+    /// The remote cache's one warning line, if it had a problem (this run's only: not kept).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// The stages' times, and a progress bar on a terminal (cleared however the build ends).
@@ -104,6 +110,7 @@ pub fn unchanged(mut previous: Outcome, stages: Vec<(String, f64)>, explain: boo
     previous.stages = stages;
     previous.explain = if explain { vec!["nothing changed since the last build: the dist is kept as it is".into()] } else { Vec::new() };
     previous.cache_hits = previous.units;
+    previous.remote_hits = 0;
     previous
 }
 
@@ -136,6 +143,8 @@ pub fn summarize(
     outcome.edges = edges(merged, templates);
     outcome.explain = cache.explained();
     outcome.cache_hits = cache.hits();
+    outcome.remote_hits = cache.remote_hits();
+    outcome.warnings = cache.remote_warning().into_iter().collect();
     outcome.units = cache.units();
     outcome
 }

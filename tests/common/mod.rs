@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -196,6 +198,62 @@ pub fn assert_asok_blog_layout(dist: &Path) {
         assert!(files.iter().any(|f| f == must), "no {must}: {files:?}");
     }
     assert!(!files.iter().any(|k| k.ends_with(".br") || k.ends_with(".gz") || k.ends_with(".zst")), "twins in an asok dist");
+}
+
+/// nginx (Debian's is in /usr/sbin, often not on PATH), see `require`.
+pub fn require_nginx() -> bool {
+    Path::new("/usr/sbin/nginx").exists() || require("nginx")
+}
+
+/// nginx as a WebDAV HTTP cache on 127.0.0.1 (docs/design.md §5), stopped on drop.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+}
+
+impl Nginx {
+    /// nginx serving `dir`/store for GET and PUT on a free port of 127.0.0.1.
+    pub fn start(dir: &Path) -> Nginx {
+        let exe = ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| PathBuf::from("nginx"));
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        fs::create_dir_all(dir.join("store")).unwrap();
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n    root {d}/store;\n    location / {{\n      dav_methods PUT;\n      create_full_put_path on;\n      client_max_body_size 0;\n    }}\n  }}\n}}\n"
+        );
+        fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new(&exe)
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+        let mut n = Nginx { child, port };
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = n.child.try_wait() {
+                panic!("nginx exited ({status}): {}", fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "nginx does not listen on 127.0.0.1:{port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        n.port = port;
+        n
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts `cmd` as the leader of its own process group, so that [`kill_group`] also stops what it
