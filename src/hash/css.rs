@@ -59,7 +59,7 @@ impl<'i> Visitor<'i> for Collector {
 pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, Problem> {
     check_structure(source)?;
     let options = ParserOptions { filename: filename.to_string(), error_recovery: false, ..ParserOptions::default() };
-    let mut sheet = StyleSheet::parse(source, options).map_err(diag::from_lightningcss)?;
+    let mut sheet = StyleSheet::parse(source, options).map_err(|e| diag::from_lightningcss(source, e))?;
     let mut collector = Collector { found: Vec::new() };
     let Ok(()) = sheet.visit(&mut collector);
     let lines = LineIndex::new(source);

@@ -125,6 +125,10 @@ pub fn scan_source(src: &str) -> Result<TemplateScan, Problem> {
                 };
                 if let Some(kind) = helper.and_then(BlockKind::from_helper) {
                     let Some(j) = block_end(src, &tags, i, &lines)? else { continue };
+                    if let Some(outer) = out.blocks.last().filter(|b| t.start < b.span.1) {
+                        let message = format!("asset block inside the asset block of line {}", outer.line);
+                        return Err(lines.problem(src, t.start, message));
+                    }
                     let body = &src[t.end..tags[j].start];
                     let paths = body.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| l.trim_start_matches('/').to_string()).collect();
                     let (line, col) = lines.at(src, t.start);
@@ -458,6 +462,20 @@ mod tests {
     use super::*;
 
     const T: &str = "<head>\n{% apply assetman.include_css %}\n  css/a.css\n  css/b.css\n{% end %}\n<img src=\"{{ assetman.static_url('img/x.png') }}\">\n{{ \"u=\" + assetman.static_url(\"img/y.png\") }}\n{{ assetman.static_url(name) }}\n{% assetman include_js %}\njs/a.js\n{% endassetman %}\n{% apply linkify %}x{% end %}\n";
+
+    /// Found by the fuzzer (fuzz/regressions/template/): a block inside a block gave two
+    /// overlapping spans, and the rewrite then sliced backwards (a panic).
+    #[test]
+    fn nested_asset_blocks_are_an_error() {
+        let src = "{%assetman include_js%}{%assetman include_js%}{%endassetman%}";
+        let e = scan_source(src).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 24), "{e:?}");
+        let src = "{% apply assetman.include_js %}\n{% apply assetman.include_css %}a.css{% end %}{% end %}";
+        let e = scan_source(src).unwrap_err();
+        assert_eq!((e.line, e.col, e.message.as_str()), (2, 1, "asset block inside the asset block of line 1"));
+        // One after the other is fine.
+        assert_eq!(scan_source("{%assetman include_js%}a.js{%endassetman%}{%assetman include_js%}b.js{%endassetman%}").unwrap().blocks.len(), 2);
+    }
 
     #[test]
     fn finds_tornado_and_django_blocks_and_literal_static_urls() {
