@@ -43,7 +43,11 @@ impl LineIndex {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn at(&self, source: &str, offset: usize) -> (usize, usize) {
-        let offset = offset.min(source.len());
+        let mut offset = offset.min(source.len());
+        // Inside a `\r\n` is at its `\r`: the end of the line, not a column past it.
+        if offset > 0 && source.as_bytes()[offset - 1] == b'\r' && source.as_bytes().get(offset) == Some(&b'\n') {
+            offset -= 1;
+        }
         let line = self.starts.partition_point(|&s| s <= offset);
         (line, source[self.starts[line - 1]..offset].chars().count() + 1)
     }
@@ -86,6 +90,14 @@ mod tests {
         assert_eq!(idx.at(src, src.find('z').unwrap()), (4, 2));
         assert_eq!(idx.at(src, src.find('w').unwrap()), (5, 1));
         assert_eq!(idx.at(src, src.find('\r').unwrap() + 2 + "cé".len()), (2, 3));
+    }
+
+    /// Found by the fuzzer (fuzz/regressions/pyproject/): toml put an error between `\r` and
+    /// `\n`, which read as a column past the end of the line.
+    #[test]
+    fn an_offset_inside_crlf_is_the_end_of_its_line() {
+        let src = "k=\"\"\r\nk=\"\r\n";
+        assert_eq!(LineIndex::new(src).at(src, src.len() - 1), (2, 4));
     }
 
     /// Found by the fuzzer (fuzz/regressions/css_refs/): lightningcss columns are UTF-16 units,

@@ -132,7 +132,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -143,7 +143,7 @@ impl Rng {
 
     /// Uniform-enough in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     pub fn chance(&mut self, one_in: usize) -> bool {
@@ -179,7 +179,7 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, corpus: &[Vec<u8>], dict: &[&str]
             v[i] = INTERESTING_BYTES[rng.below(INTERESTING_BYTES.len())];
         }
         2 => {
-            let b = if rng.chance(2) { INTERESTING_BYTES[rng.below(INTERESTING_BYTES.len())] } else { rng.next() as u8 };
+            let b = if rng.chance(2) { INTERESTING_BYTES[rng.below(INTERESTING_BYTES.len())] } else { rng.next_u64() as u8 };
             v.insert(pos, b);
         }
         3 if len > 0 => {
@@ -235,7 +235,7 @@ fn mutate_once(rng: &mut Rng, v: &mut Vec<u8>, corpus: &[Vec<u8>], dict: &[&str]
             let (a, b) = (rng.below(len), rng.below(len));
             v.swap(a, b);
         }
-        _ => v.insert(pos, rng.next() as u8),
+        _ => v.insert(pos, rng.next_u64() as u8),
     }
 }
 

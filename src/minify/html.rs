@@ -6,7 +6,7 @@
 use super::css;
 use super::js::{self, JsMode};
 use crate::diag::{LineIndex, Problem};
-use crate::scan::template::{block_end, has_template_syntax, tags, Tag};
+use crate::scan::template::{block_end, has_template_syntax, tags, Tag, TagKind};
 
 /// Byte ranges whose content must not change: bodies of `{% apply %}` (Tornado) and
 /// `{% assetman %}` (Django) blocks.
@@ -163,20 +163,47 @@ fn tag_ending_at(src: &str, gt: usize) -> Option<(String, bool)> {
 
 /// Whitespace-only runs between an inline element's end and the next inline element's start,
 /// which minify-html would drop inside layout elements such as `<div>` (changing the text).
-fn significant_spaces(src: &str) -> Vec<(usize, usize)> {
+/// Template tags count as inline content too (what they output is usually text), so the space
+/// between `<b>x</b>` and `{{ name }}`, or between `{{ a }}` and `{% end %}`, stays.
+fn significant_spaces(src: &str, tags: &[Tag]) -> Vec<(usize, usize)> {
     let b = src.as_bytes();
+    let starts_inline = |at: usize| {
+        if src[at..].starts_with("{{") || src[at..].starts_with("{%") || src[at..].starts_with("<%") {
+            return true;
+        }
+        if b.get(at) != Some(&b'<') {
+            return false;
+        }
+        let next: String = src[at + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        INLINE.contains(&next.to_ascii_lowercase().as_str())
+    };
     let mut out = Vec::new();
+    let tag_ends: Vec<usize> = tags.iter().filter(|t| t.kind != TagKind::Comment).map(|t| t.end).collect();
+    // Whitespace inside <pre> and <textarea> is content; minify-html keeps it as it is.
+    let lower = src.to_ascii_lowercase();
+    let mut verbatim = Vec::new();
+    for name in ["pre", "textarea"] {
+        let mut i = 0;
+        while let Some(rel) = lower[i..].find(&format!("<{name}")) {
+            let at = i + rel;
+            let end = lower[at..].find(&format!("</{name}")).map_or(src.len(), |r| at + r);
+            verbatim.push((at, end));
+            i = end.max(at + 1);
+        }
+    }
     for (gt, _) in src.match_indices('>') {
+        if verbatim.iter().any(|&(s, e)| s < gt && gt < e) {
+            continue;
+        }
         let mut end = gt + 1;
         while end < b.len() && b[end].is_ascii_whitespace() {
             end += 1;
         }
-        if end == gt + 1 || b.get(end) != Some(&b'<') {
+        if end == gt + 1 || end == b.len() {
             continue;
         }
-        let Some((before, _)) = tag_ending_at(src, gt) else { continue };
-        let next: String = src[end + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if INLINE.contains(&before.as_str()) && INLINE.contains(&next.to_ascii_lowercase().as_str()) {
+        let after_inline = tag_ends.contains(&(gt + 1)) || tag_ending_at(src, gt).is_some_and(|(before, _)| INLINE.contains(&before.as_str()));
+        if after_inline && starts_inline(end) {
             out.push((gt + 1, end));
         }
     }
@@ -233,7 +260,7 @@ pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets
             keep.push((s, e, src[s..e].to_string()));
         }
     }
-    for (s, e) in significant_spaces(src) {
+    for (s, e) in significant_spaces(src, &tags) {
         if !keep.iter().any(|&(ks, ke, _)| s < ke && ks < e) {
             keep.push((s, e, " ".to_string()));
         }

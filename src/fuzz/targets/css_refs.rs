@@ -122,7 +122,14 @@ fn token_url(token: &str, is_url_fn: bool) -> Option<String> {
         if lower != "url(" || !token.ends_with(')') {
             return None;
         }
-        token[4..token.len() - 1].trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c'))
+        let inner = token[4..token.len() - 1].trim_start_matches([' ', '\t', '\n', '\r', '\x0c']);
+        let trimmed = inner.trim_end_matches([' ', '\t', '\n', '\r', '\x0c']);
+        // `url(a\ )`: the escaped space belongs to the URL.
+        if trimmed.ends_with('\\') && trimmed.len() < inner.len() {
+            &inner[..trimmed.len() + inner[trimmed.len()..].chars().next().map_or(0, char::len_utf8)]
+        } else {
+            trimmed
+        }
     } else {
         token
     };
@@ -141,10 +148,12 @@ fn token_url(token: &str, is_url_fn: bool) -> Option<String> {
 
 fn unescape(s: &str, in_string: bool) -> Option<String> {
     let mut out = String::new();
+    // css-syntax §3.3: NUL is U+FFFD before tokenizing (so `\` + NUL escapes U+FFFD).
+    let s = s.replace('\0', "\u{fffd}");
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '\\' {
-            out.push(if c == '\0' { '\u{fffd}' } else { c });
+            out.push(c);
             continue;
         }
         match chars.peek().copied() {

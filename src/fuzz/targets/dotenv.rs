@@ -23,7 +23,8 @@ fn run(input: &[u8]) -> Verdict {
     let mut sig = Sig::new("dotenv");
     if let Some(v) = found {
         check(!v.contains('\n') && src.contains(v), || format!("value {v:?} is not within one line"))?;
-        sig.add(v.trim().to_ascii_lowercase().get(..8).unwrap_or("long"));
+        let v = v.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+        sig.add(&["1", "true", "yes", "on", "0", "false", "no", "off", ""].contains(&v.as_str())).add(&v.is_empty());
     } else {
         sig.add("none");
     }

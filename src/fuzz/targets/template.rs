@@ -69,7 +69,12 @@ fn run(input: &[u8]) -> Verdict {
                     format!("tag {}..{} is not {open}…{close}", t.start, t.end)
                 })?;
                 prev_end = t.end;
-                sig.add(&(t.kind as usize)).add(t.word.get(..t.word.len().min(12)).unwrap_or(""));
+                let word = ["apply", "assetman", "end", "endassetman", "if", "for", "block", "extends"]
+                    .iter()
+                    .find(|w| **w == t.word)
+                    .copied()
+                    .unwrap_or("other");
+                sig.add(&(t.kind as usize)).add(word);
             }
             sig.bucket(tags.len());
         }
