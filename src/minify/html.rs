@@ -128,17 +128,31 @@ fn templated_start_tags(src: &str, tags: &[Tag], skip: &[(usize, usize)]) -> Vec
     out
 }
 
-/// minify-html must leave every template tag as it was, in order; where it did not, the first
-/// tag it changed is the error (kiln refuses rather than write a broken template).
+/// minify-html must leave every template tag as it was; where it did not, the first tag it
+/// changed is the error (kiln refuses rather than write a broken template). Tags are compared as
+/// a multiset: minify-html sorts the attributes of a tag, which reorders the tags in quoted values
+/// (`alt="{{ a }}" src="{{ b }}"`) harmlessly; tags among attributes are kept whole before it runs.
 fn check_template_tags(src: &str, src_tags: &[Tag], out: &str, lines: &LineIndex) -> Result<(), Problem> {
     let out_lines = LineIndex::new(out);
     let out_tags = tags(out, &out_lines).unwrap_or_default();
-    let text = |s: &str, t: &Tag| s[t.start..t.end].to_string();
-    let first_diff = src_tags.iter().zip(&out_tags).position(|(a, b)| text(src, a) != text(out, b));
-    let at = match first_diff {
-        Some(k) => src_tags[k].start,
+    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for t in &out_tags {
+        *left.entry(&out[t.start..t.end]).or_default() += 1;
+    }
+    let mut missing = None;
+    for t in src_tags {
+        match left.get_mut(&src[t.start..t.end]) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => {
+                missing = Some(t.start);
+                break;
+            }
+        }
+    }
+    let at = match missing {
+        Some(at) => at,
         None if src_tags.len() == out_tags.len() => return Ok(()),
-        None => src_tags.get(out_tags.len()).map_or(src.len(), |t| t.start),
+        None => src.len(),
     };
     Err(lines.problem(src, at, "the HTML minifier would change this template tag here (kiln-minify cannot minify this template safely)"))
 }
