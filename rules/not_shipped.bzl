@@ -1,6 +1,9 @@
-# Generated from src/assemble/not_shipped.json; do not edit. Regenerate with
-# `KILN_UPDATE=1 cargo test --release --lib not_shipped` (the test fails when it is stale).
-# What never ships (kiln's assemble::classify), as globs relative to an app's package.
+"""What never ships (kiln's assemble::classify), as globs relative to an app's package.
+
+Generated from src/assemble/not_shipped.json; do not edit. Regenerate with
+`KILN_UPDATE=1 cargo test --release --lib not_shipped` (the test fails when it is stale).
+"""
+
 NOT_SHIPPED = [
     "**/.git/**",
     "**/.hg/**",
@@ -23,7 +26,11 @@ NOT_SHIPPED = [
     "**/BUILD.bazel",
     "**/WORKSPACE",
     "**/WORKSPACE.bazel",
+    "**/WORKSPACE.bzlmod",
     "**/MODULE.bazel",
+    "**/MODULE.bazel.lock",
+    "**/flake.nix",
+    "**/flake.lock",
     "**/.DS_Store",
     "**/Thumbs.db",
     "**/.env",

@@ -496,3 +496,261 @@ fn bazel_blocks_bzl_is_fresh() {
         stderr(&o)
     );
 }
+
+/// A repository that uses kiln's rules, as a user's does: tests/consumer (WORKSPACE with
+/// `local_repository(name = "kiln", path = "../kiln")`, MODULE.bazel for Bazel 7+) plus copies of
+/// the two example apps as its packages `shop` and `asok-blog`, and kiln's checkout at `../kiln`
+/// (another path: none of kiln's rules can reach the consumer's files through `//`). Returns
+/// (kiln, consumer).
+fn make_consumer(dest: &Path) -> (PathBuf, PathBuf) {
+    let kiln = make_ws(&dest.join("kiln"));
+    let consumer = dest.join("consumer");
+    copy_tree(&repo().join("tests/consumer"), &consumer);
+    copy_tree(&repo().join("examples/shop"), &consumer.join("shop"));
+    copy_tree(&repo().join("examples/asok-blog"), &consumer.join("asok-blog"));
+    // Bazel 4's offline stand-ins, kiln's own (tests/offline/setup writes the same for kiln).
+    let offline = kiln.join("tests/offline");
+    let lines: String = ["rules_cc", "rules_java", "rules_proto", "remote_coverage_tools"]
+        .iter()
+        .map(|r| format!("build:offline --override_repository={r}={}\n", offline.join(r).display()))
+        .collect();
+    fs::write(consumer.join(".bazelrc.offline"), lines).unwrap();
+    (kiln, consumer)
+}
+
+const CONSUMER_DISTS: [(&str, &str); 2] = [("shop", "bazel-bin/shop/dist"), ("asok-blog", "bazel-bin/asok-blog/dist")];
+
+/// `kiln build` of each of the consumer's apps equals its Bazel dist, byte for byte.
+fn assert_consumer_dists_equal_kiln_build(consumer: &Path, tmp: &Path) {
+    for (app, dist) in CONSUMER_DISTS {
+        let kiln_dist = tmp.join(format!("kiln-build-{app}"));
+        let o = run(Command::new(bin("kiln")).arg("build").arg(consumer.join(app)).arg("-o").arg(&kiln_dist));
+        assert!(o.status.success(), "`kiln build {app}` failed:\n{}", stderr(&o));
+        assert_same_dist(&dist_bytes(&kiln_dist), &dist_bytes(&consumer.join(dist)), &format!("`kiln build {app}` vs the consumer's //{app}:dist"));
+    }
+}
+
+/// Starts `bazel-bin/serve.sh` (what `bazel run //:serve` runs) on a free port and fetches `/`
+/// (the shop's WSGI app) and a versioned stylesheet from it.
+fn check_serve(consumer: &Path) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = spawn_group(
+        Command::new(consumer.join("bazel-bin/serve.sh"))
+            .args(["--port", "0"])
+            .current_dir(consumer)
+            .env("SECRET_KEY", "kiln-bazel-serve-test")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    // Its first line on stdout: `kiln serve: http://127.0.0.1:PORT/ — …`.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let _ = out.read_line(&mut first);
+    let port: Option<u16> = first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
+    let get = |path: &str| -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port.unwrap())).unwrap();
+        use std::io::Write;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    let result = std::panic::catch_unwind(|| {
+        assert!(port.is_some(), "serve.sh did not print its address: {first}");
+        let page = get("/");
+        assert!(page.starts_with("HTTP/1.1 200"), "GET / from `bazel run //:serve`:\n{page}");
+        let css = first_static_css(&page).unwrap_or_else(|| panic!("no /s/….css link on /:\n{page}"));
+        let asset = get(&css);
+        assert!(asset.starts_with("HTTP/1.1 200"), "GET {css}:\n{asset}");
+    });
+    // kiln serve's WSGI worker too: a live process keeps the dist alive (Nix's GC roots).
+    kill_group(&mut child);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// kiln's rules from another repository at another path (Bazel 4.2.3, WORKSPACE): the consumer's
+/// two dists equal `kiln build`'s; after `bazel clean --expunge` a build with the same disk cache
+/// is all cache hits; `bazel run //:serve` (its script) serves the shop's dist.
+#[test]
+fn bazel_consumer_workspace_uses_kiln_from_another_path() {
+    if !require("bazel") {
+        return;
+    }
+    let bazel = Bazel::new("consumer");
+    let tmp = bazel.tmp();
+    let (_kiln, consumer) = make_consumer(&tmp.join("elsewhere"));
+    let disk = format!("--disk_cache={}", tmp.join("disk-cache").display());
+    let targets = ["//shop:dist", "//asok-blog:dist", "//:serve"];
+    let build = |log: &Path| -> String {
+        let t = Instant::now();
+        let o = run(bazel.cmd(&consumer).args(["build", "--config=offline", &disk, &log_flag(log)]).args(targets));
+        let text = stderr(&o);
+        assert!(o.status.success(), "bazel build in the consumer workspace failed:\n{text}");
+        eprintln!("consumer build ({:.1}s): {}", t.elapsed().as_secs_f64(), summary(&text));
+        text
+    };
+    let log_a = tmp.join("consumer-a.log.json");
+    build(&log_a);
+    let cold = exec_log(&log_a);
+    assert!(!cold.is_empty() && cold.iter().all(|s| !s.remote_cache_hit), "the first build was not cold");
+    assert_consumer_dists_equal_kiln_build(&consumer, tmp);
+    assert_asok_blog_layout(&consumer.join("bazel-bin/asok-blog/dist"));
+    check_serve(&consumer);
+    let before: Vec<BTreeMap<String, Vec<u8>>> = CONSUMER_DISTS.iter().map(|(_, d)| dist_bytes(&consumer.join(d))).collect();
+
+    bazel.expunge(&consumer);
+    let log_b = tmp.join("consumer-b.log.json");
+    let text = build(&log_b);
+    let warm = exec_log(&log_b);
+    let missed: Vec<String> = warm.iter().filter(|s| !s.remote_cache_hit).map(|s| format!("  {} {}", s.mnemonic, s.progress)).collect();
+    assert!(missed.is_empty(), "{} of {} actions were not cache hits:\n{}\n{}", missed.len(), warm.len(), missed.join("\n"), summary(&text));
+    assert_eq!(warm.len(), cold.len(), "the second build ran a different number of actions ({})", summary(&text));
+    for ((_, d), b) in CONSUMER_DISTS.iter().zip(&before) {
+        assert_same_dist(b, &dist_bytes(&consumer.join(d)), "dist from the cache");
+    }
+    eprintln!("consumer: {} of {} actions were cache hits after --expunge", warm.len(), cold.len());
+}
+
+/// With no KILN_BIN_DIR, no target/release beside the rules and no kiln on PATH, the toolchain
+/// repository builds kiln itself (`cargo build --release --locked`), and the consumer builds.
+///
+/// A cold release build of kiln takes ~12 minutes on CI's 2 cores, too long for a test. So the
+/// repository rule is pointed (`--repo_env=KILN_CARGO_TARGET_DIR`) at a copy of this checkout's
+/// target/release, the one `cargo test --release` has just built, from which every kiln
+/// executable is removed (target/release/kiln* and their deps/kiln*-<hash> originals). The
+/// dependencies are hard links (cargo finds them fresh and never writes them); kiln's own
+/// artifacts are real copies (cargo may rewrite them); kiln's source keeps its mtimes. cargo
+/// then really runs and links every binary again, and the test checks that the toolchain's
+/// binaries are the ones that build wrote, not any older file.
+#[test]
+fn bazel_toolchain_builds_kiln_with_cargo_when_no_binaries_are_found() {
+    if !require("bazel") || !require("cargo") {
+        return;
+    }
+    let bazel = Bazel::new("selfbuild");
+    let tmp = bazel.tmp();
+    let (kiln, consumer) = make_consumer(&tmp.join("src"));
+    // The crate itself, mtimes kept (cp -a), so that cargo finds the kiln library fresh.
+    for f in ["src", "build.rs"] {
+        let o = run(Command::new("cp").arg("-a").arg(repo().join(f)).arg(&kiln));
+        assert!(o.status.success(), "cp -a {f}: {}", stderr(&o));
+    }
+    assert!(!kiln.join("target").exists());
+    // Beside target/ (the same file system, for the hard links); removed when the test ends.
+    let target_tmp = tempfile::Builder::new().prefix("kiln-selfbuild-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let target = target_tmp.path().join("cargo-target");
+    let (linked, copied) = copy_target_without_kiln_binaries(&repo().join("target"), &target);
+    eprintln!("cargo target copy: {linked} hard links, {copied} copies");
+
+    let cargo_dir = run(Command::new("sh").args(["-c", "dirname \"$(command -v cargo)\""]));
+    let cargo_dir = String::from_utf8_lossy(&cargo_dir.stdout).trim().to_string();
+    let path = format!("{cargo_dir}:/usr/local/bin:/usr/bin:/bin");
+    let on_path = run(Command::new("sh").args(["-c", "command -v kiln-hash || command -v kiln"]).env("PATH", &path));
+    assert!(!on_path.status.success(), "kiln is on PATH ({}): the toolchain would not build it", String::from_utf8_lossy(&on_path.stdout));
+
+    let t = Instant::now();
+    let started = std::time::SystemTime::now() - Duration::from_secs(1);
+    let repo_env = format!("--repo_env=KILN_CARGO_TARGET_DIR={}", target.display());
+    let o = run(bazel.cmd(&consumer).env_remove("KILN_BIN_DIR").env("PATH", &path).args([
+        "build",
+        "--config=offline",
+        &repo_env,
+        "//shop:dist",
+        "//asok-blog:dist",
+    ]));
+    let text = stderr(&o);
+    assert!(o.status.success(), "the consumer build with a cargo-built toolchain failed:\n{text}");
+    eprintln!("self-building toolchain + consumer build: {:.1}s", t.elapsed().as_secs_f64());
+    assert!(text.contains("Finished `release` profile"), "no cargo build in Bazel's output:\n{text}");
+
+    let toolchain = bazel.output_base(&consumer).join("external/kiln_toolchain/bin");
+    let source = fs::read_to_string(toolchain.join("SOURCE")).unwrap_or_default();
+    assert!(source.contains(&format!("built by cargo in {}", target.join("release").display())), "bin/SOURCE: {source}");
+    for b in ["kiln", "kiln-dist-assemble", "kiln-hash", "kiln-manifest-merge", "kiln-minify", "kiln-pyc-wrap", "kiln-webp"] {
+        let built = target.join("release").join(b);
+        let meta = fs::metadata(&built).unwrap_or_else(|e| panic!("cargo did not link {}: {e}", built.display()));
+        assert!(meta.modified().unwrap() >= started, "{b} is older than the build: cargo did not link it");
+        let used = toolchain.join(b);
+        assert!(!fs::symlink_metadata(&used).unwrap().file_type().is_symlink(), "{}: a symlink, not the built copy", used.display());
+        assert!(fs::read(&used).unwrap() == fs::read(&built).unwrap(), "{b}: the toolchain's binary is not the one cargo built");
+    }
+    assert_consumer_dists_equal_kiln_build(&consumer, tmp);
+    drop(target_tmp);
+}
+
+/// Copies a cargo target directory's release profile for another `cargo build`: dependencies as
+/// hard links, the kiln package's own files as copies, the kiln executables left out. Returns
+/// (hard links, copies).
+fn copy_target_without_kiln_binaries(from: &Path, to: &Path) -> (usize, usize) {
+    let (mut linked, mut copied) = (0, 0);
+    for f in [".rustc_info.json", "CACHEDIR.TAG"] {
+        if from.join(f).exists() {
+            fs::create_dir_all(to).unwrap();
+            fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+    }
+    let release = from.join("release");
+    for entry in walkdir::WalkDir::new(&release).sort_by_file_name().into_iter().filter_entry(|e| {
+        let rel = e.path().strip_prefix(&release).unwrap();
+        !(rel == Path::new("incremental") || rel == Path::new("examples"))
+    }) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&release).unwrap();
+        let dest = to.join("release").join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let kiln_own = rel.iter().any(|c| {
+            let c = c.to_string_lossy();
+            c.starts_with("kiln") || c.starts_with("libkiln")
+        });
+        // The executables: target/release/kiln*, and deps/kiln*-<hash> they are uplifted from.
+        let top = rel.parent() == Some(Path::new(""));
+        let in_deps = rel.parent() == Some(Path::new("deps"));
+        if (top || in_deps) && name.starts_with("kiln") && !name.contains('.') {
+            continue;
+        }
+        if top && name.starts_with("kiln") && name.ends_with(".d") {
+            continue;
+        }
+        if kiln_own || name == ".cargo-lock" {
+            fs::copy(entry.path(), &dest).unwrap();
+            copied += 1;
+        } else {
+            fs::hard_link(entry.path(), &dest).unwrap();
+            linked += 1;
+        }
+    }
+    (linked, copied)
+}
+
+/// buildifier (npm @bazel/buildifier, which .ci/run installs) finds every Starlark file of the
+/// rules, the examples, the root and the consumer workspace formatted and free of lint warnings.
+#[test]
+fn buildifier_lint_is_clean() {
+    if !require("buildifier") {
+        return;
+    }
+    let o = run(Command::new("buildifier")
+        .args(["--mode=check", "--lint=warn", "-r", "rules", "examples", "tests/consumer", "BUILD.bazel", "WORKSPACE", "MODULE.bazel"])
+        .current_dir(repo()));
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(o.status.success() && text.trim().is_empty(), "buildifier --mode=check --lint=warn:\n{text}");
+}
+
+/// docs/rules.md is what docs/gen_rules_md.py writes from the rules' docstrings (every rule
+/// attribute and macro argument documented).
+#[test]
+fn rules_md_is_current() {
+    if !require("python3") {
+        return;
+    }
+    let o = run(Command::new("python3").arg("docs/gen_rules_md.py").arg("--check").current_dir(repo()));
+    assert!(o.status.success(), "docs/rules.md: {}", stderr(&o));
+}

@@ -405,7 +405,16 @@ fn dist_substitutes_from_a_signed_http_binary_cache() {
 
     let nginx = Nginx::serve(&cache, &dir);
     let url = format!("http://127.0.0.1:{}", nginx.port);
-    let o = nix(&dir, &["store", "delete", out_s]);
+    // With what refers to it (e.g. `nix run .#serve`'s script, built by another test): Nix
+    // deletes a path only together with its referrers.
+    let referrers = run(Command::new("nix-store").args(["--query", "--referrers-closure", out_s]));
+    let mut doomed: Vec<String> = stdout(&referrers).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    if doomed.is_empty() {
+        doomed.push(out_s.to_string());
+    }
+    let mut delete = vec!["store", "delete"];
+    delete.extend(doomed.iter().map(String::as_str));
+    let o = nix(&dir, &delete);
     if !o.status.success() {
         let roots = run(Command::new("nix-store").args(["--query", "--roots", out_s]));
         panic!("nix store delete {out_s}: {}\nits GC roots (remove them, e.g. a result link):\n{}", stderr(&o), stdout(&roots));
@@ -489,7 +498,7 @@ fn flake_check_dev_shell_and_lib_mkdist_for_another_app() {
         &dir.join("flake.nix"),
         format!(
             "{{ inputs.kiln.url = \"git+file://{}\";\n  outputs = {{ self, kiln }}: {{\n    \
-             packages.x86_64-linux.default = kiln.lib.mkDist {{\n      src = ./app; pname = \"tiny\"; keepSource = true; withDb = true;\n      \
+             packages.x86_64-linux.default = kiln.lib.mkDist {{\n      pkgs = kiln.inputs.nixpkgs.legacyPackages.x86_64-linux;\n      src = ./app; pname = \"tiny\"; keepSource = true; withDb = true;\n      \
              staticRoot = \"static\"; templateDir = \"views\";\n    }};\n  }};\n}}\n",
             co.display()
         ),
@@ -652,6 +661,7 @@ fn every_feature_switch_wires_the_documented_tool_calls() {
       '';
     in {{
       packages.x86_64-linux.default = kiln.lib.mkDist {{
+        inherit pkgs;
         kiln = fake; features = {{ webp = true; blocks = true; templateRewrite = true; assemble = true; }};
         src = ./shop; pname = "shop"; imageOptimization = true;
       }};
@@ -678,4 +688,158 @@ fn every_feature_switch_wires_the_documented_tool_calls() {
     }
     assert!(files.iter().any(|f| f.starts_with("src/partials/img/hero.") && f.ends_with(".jpg")), "{files:?}");
     assert!(files.contains(&"src/templates/base.html".to_string()), "{files:?}");
+}
+
+/// flake.lock pins nixpkgs to a NixOS 26.05 revision (supported until the end of 2026; its rustc
+/// is newer than Cargo.toml's rust-version), and `nix flake metadata` reads it offline. (Anything
+/// that evaluates the outputs needs that nixpkgs' source, which cannot be fetched here: the other
+/// tests replace it with the stub, `--override-input`.)
+#[test]
+fn flake_lock_pins_a_supported_nixpkgs_release() {
+    let _g = serial();
+    if !nix_ready() {
+        return;
+    }
+    let co = checkout();
+    let o = nix_ok(co, &["flake", "metadata", "--json"]);
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).expect("nix flake metadata --json");
+    let node = &meta["locks"]["nodes"]["nixpkgs"];
+    assert_eq!(node["original"]["ref"], "nixos-26.05", "{node}");
+    assert_eq!(node["locked"]["rev"], "cf9d2fb3e50fa1cd5114c47505ea9177f7ff5f49", "{node}");
+    assert_eq!(node["locked"]["narHash"], "sha256-cFTsMQz8Hzn8MT49oaeLSHg62tE86NykugCWkeM2ypk=", "{node}");
+    let o = nix_ok(co, &["flake", "metadata"]);
+    assert!(stdout(&o).contains("github:NixOS/nixpkgs/cf9d2fb3e50fa1cd5114c47505ea9177f7ff5f49"), "{}", stdout(&o));
+}
+
+/// The crates are compiled in their own derivation (`kiln.deps`, from Cargo.toml, Cargo.lock and
+/// build.rs only; the vendored crates in `kiln.vendor`): an edit of src/ changes `kiln`, not them.
+/// build.rs is in kiln's source. And the app-side API: lib.mkDist and lib.mkKiln take pkgs,
+/// overlays.default, apps.serve.
+#[test]
+fn crates_build_in_their_own_derivation_and_the_flake_api_takes_pkgs() {
+    let _g = serial();
+    if !nix_ready() {
+        return;
+    }
+    let co = checkout();
+    let drv = |dir: &Path, attr: &str| stdout(&nix_ok(dir, &with_stub(&["eval", "--raw", &format!(".#{attr}.drvPath")])));
+    let before: Vec<String> = ["kiln", "kiln.deps", "kiln.vendor"].iter().map(|a| drv(co, a)).collect();
+    build(co, ".#kiln", &[]);
+    let src = stdout(&nix_ok(co, &with_stub(&["eval", "--raw", ".#kiln.src"])));
+    assert!(Path::new(&src).join("build.rs").is_file(), "build.rs is not in kiln's source {src}");
+
+    let dir = work().join("src-edit");
+    let _ = fs::remove_dir_all(&dir);
+    git(co, &["clone", "-q", ".", dir.to_str().unwrap()]);
+    add_binaries(&dir);
+    let lib = dir.join("src/lib.rs");
+    // A new edit every run, so that kiln is really built again.
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let mut text = fs::read_to_string(&lib).unwrap();
+    text.push_str(&format!("\n// an edit of the sources {nonce}\n"));
+    fs::write(&lib, text).unwrap();
+    let after: Vec<String> = ["kiln", "kiln.deps", "kiln.vendor"].iter().map(|a| drv(&dir, a)).collect();
+    assert_ne!(before[0], after[0], "kiln's derivation ignores src/");
+    assert_eq!(before[1], after[1], "an edit of src/ changes the dependencies' build");
+    assert_eq!(before[2], after[2], "an edit of src/ changes the vendored crates");
+    // `kiln` is built on `deps` (the stub compiles nothing, but builds the dependency first).
+    let (_, log) = build(&dir, ".#kiln", &["-L"]);
+    assert!(log.contains(&format!("building '{}'", after[0])), "{log}");
+    assert!(!log.contains("-kiln-deps-0.1.0.drv'"), "the dependencies were built again:\n{log}");
+
+    // lib.mkKiln pkgs, given the (stub) nixpkgs' pkgs, is the flake's own kiln.
+    let stub_pkgs = format!("(builtins.getFlake \"path:{}\").legacyPackages.x86_64-linux", co.join("tests/offline/nixpkgs").display());
+    let mk = stdout(&nix_ok(co, &with_stub(&["eval", "--impure", "--raw", ".#lib", "--apply", &format!("lib: (lib.mkKiln {stub_pkgs}).drvPath")])));
+    assert_eq!(mk, before[0], "lib.mkKiln pkgs differs from packages.kiln");
+
+    // `nix run .#serve` previews the shop's dist with `kiln serve` (its WSGI app too).
+    serve_answers(co);
+}
+
+/// `nix run .#serve -- --port 0`: reads the address kiln serve prints, GETs `/` (the shop's WSGI
+/// app) and a versioned stylesheet from it, then stops it.
+fn serve_answers(co: &Path) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut args = with_stub(&["run", ".#serve"]);
+    args.extend(["--", "--port", "0"]);
+    let mut child = spawn_group(
+        Command::new("nix")
+            .args(&args)
+            .current_dir(co)
+            .env("NIX_CONFIG", nix_config())
+            .env("SECRET_KEY", "kiln-nix-serve-test")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut first = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
+    let port: Option<u16> = first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
+    let get = |path: &str| -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port.unwrap())).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    };
+    let result = std::panic::catch_unwind(|| {
+        assert!(port.is_some(), "`nix run .#serve` did not print its address: {first:?}");
+        let page = get("/");
+        assert!(page.starts_with("HTTP/1.1 200"), "GET / from `nix run .#serve`:\n{page}");
+        let css = first_static_css(&page).unwrap_or_else(|| panic!("no /s/….css link on /:\n{page}"));
+        assert!(get(&css).starts_with("HTTP/1.1 200"), "GET {css}");
+    });
+    // kiln serve's WSGI worker too: a live process keeps the dist alive (Nix's GC roots).
+    kill_group(&mut child);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// An app's own flake (tests/consumer/flake.nix, the README's snippet) at the root of a copy of
+/// examples/shop: `kiln.lib.mkDist { inherit pkgs; src = ./.; }` and the overlay's kilnMkDist
+/// both equal `kiln build` of the same tree (IMAGE_OPTIMIZATION comes from its .env; flake.nix
+/// never ships).
+#[test]
+fn an_apps_own_flake_builds_the_same_dist_as_kiln_build() {
+    let _g = serial();
+    if !nix_ready() {
+        return;
+    }
+    let co = checkout();
+    let app = fresh_dir(&work().join("consumer-app"));
+    copy_tree(&co.join("examples/shop"), &app);
+    fs::copy(co.join("tests/consumer/flake.nix"), app.join("flake.nix")).unwrap();
+    let kiln_dist = work().join("consumer-kiln-build");
+    let _ = fs::remove_dir_all(&kiln_dist);
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let o = run(Command::new(bin("kiln")).arg("build").arg(&app).arg("-o").arg(&kiln_dist).env("PATH", path).current_dir(work()));
+    assert!(o.status.success(), "kiln build of the app: {}", stderr(&o));
+    let kiln_input = format!("git+file://{}", co.display());
+    let stub = format!("path:{}", co.join("tests/offline/nixpkgs").display());
+    for attr in ["default", "from-overlay"] {
+        let target = format!("path:{}#{attr}", app.display());
+        let o = nix_ok(
+            &app,
+            &[
+                "build",
+                &target,
+                "--no-link",
+                "--json",
+                "--no-write-lock-file",
+                "--override-input",
+                "kiln",
+                &kiln_input,
+                "--override-input",
+                "kiln/nixpkgs",
+                &stub,
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let out = PathBuf::from(json[0]["outputs"]["out"].as_str().unwrap());
+        assert!(!out.join("flake.nix").exists(), "{attr}: flake.nix shipped");
+        let copy = writable_copy(&out, &work().join(format!("consumer-nix-{attr}")));
+        assert_same_tree(&copy, &kiln_dist);
+    }
 }

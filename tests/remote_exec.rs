@@ -487,7 +487,7 @@ fn failed_up_leaves_nothing_running() {
     assert_eq!(o.status.code(), Some(1), "up with a taken port: {}", stderr(&o));
     assert!(stderr(&o).contains("up failed: buildgrid exited"), "{}", stderr(&o));
     let left: Vec<_> = fs::read_dir(state.join("run")).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
-    assert!(left.iter().all(|p| p.extension().map_or(true, |e| e != "pid")), "pid files left: {left:?}");
+    assert!(left.iter().all(|p| p.extension().is_none_or(|e| e != "pid")), "pid files left: {left:?}");
     // Nothing of this state directory still runs (its paths are on every command line).
     let state_s = state.to_string_lossy().into_owned();
     for entry in fs::read_dir("/proc").unwrap() {

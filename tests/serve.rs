@@ -129,6 +129,8 @@ fn static_file(rel: &str) -> Vec<u8> {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The first line it printed.
+    banner: String,
 }
 
 impl Server {
@@ -150,7 +152,7 @@ impl Server {
             let _ = child.kill();
             panic!("no address in kiln serve's first line: {line:?}")
         });
-        Server { child, addr }
+        Server { child, addr, banner: line }
     }
 
     fn get(&self, path: &str) -> Reply {
@@ -171,13 +173,18 @@ impl Server {
     }
 
     fn raw(&self, bytes: &[u8]) -> Reply {
-        let mut s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(bytes).unwrap();
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        Reply::parse(&out).unwrap_or_else(|| panic!("no HTTP response to {:?}: {:?}", String::from_utf8_lossy(bytes), String::from_utf8_lossy(&out)))
+        raw_at(self.addr, bytes)
     }
+}
+
+/// One request, sent as written, on its own connection.
+fn raw_at(addr: SocketAddr, bytes: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    Reply::parse(&out).unwrap_or_else(|| panic!("no HTTP response to {:?}: {:?}", String::from_utf8_lossy(bytes), String::from_utf8_lossy(&out)))
 }
 
 impl Drop for Server {
@@ -773,4 +780,269 @@ fn other_prefixes_and_a_tree_without_manifest() {
     assert_eq!(r.body, fs::read(shop().join("src/partials/css/shop.css")).unwrap());
     assert_eq!(srv.get("/s/css/shop.css").status, 404);
     assert_eq!(srv.get("/static/v:123/css/shop.css").status, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// byte ranges
+
+/// `curl ARGS URL` (silent, failing on HTTP errors): its stdout.
+fn curl(srv: &Server, path: &str, args: &[&str]) -> Vec<u8> {
+    let o = run(Command::new("curl").args(["-sS", "--fail"]).args(args).arg(format!("http://{}{path}", srv.addr)));
+    assert!(o.status.success(), "curl {args:?} {path}: {}", stderr(&o));
+    o.stdout
+}
+
+#[test]
+fn range_requests_and_resumed_downloads() {
+    let m = manifest();
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path().join("dist");
+    copy_tree(dist(), &d);
+    // A file larger than what is read at once, so that ranges of the streamed path are checked too.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    fs::write(d.join("src/partials/big.bin"), &big).unwrap();
+    let srv = Server::start(&d, &[]);
+    let hero = &m.assets["img/hero.jpg"];
+    let bytes = static_file(&hero.versioned_path);
+    let len = bytes.len();
+    let url = format!("/s/{}", hero.versioned_path);
+
+    let whole = srv.get(&url);
+    assert_eq!((whole.status, whole.header("accept-ranges")), (200, Some("bytes")));
+    let r = srv.get_with(&url, &[("Range", "bytes=100-199")]);
+    assert_eq!((r.status, r.header("content-length")), (206, Some("100")));
+    assert_eq!(r.header("content-range"), Some(format!("bytes 100-199/{len}").as_str()));
+    assert_eq!((r.body.as_slice(), r.header("etag"), r.header("cache-control")), (&bytes[100..200], whole.header("etag"), Some(IMMUTABLE)));
+    assert_eq!(srv.get_with(&url, &[("Range", "bytes=-10")]).body, &bytes[len - 10..]);
+    assert_eq!(srv.get_with(&url, &[("Range", &format!("bytes={}-", len - 5))]).body, &bytes[len - 5..]);
+    assert_eq!(srv.get_with(&url, &[("Range", &format!("bytes=10-{}", len * 2))]).body, &bytes[10..]);
+    for unsatisfiable in [format!("bytes={len}-"), format!("bytes={}-{}", len + 1, len + 9), "bytes=-0".to_string()] {
+        let r = srv.get_with(&url, &[("Range", &unsatisfiable)]);
+        assert_eq!((r.status, r.header("content-range")), (416, Some(format!("bytes */{len}").as_str())), "{unsatisfiable}");
+        assert!(r.body.is_empty());
+    }
+    // Several ranges, another unit or a malformed range: the whole file (RFC 9110 §14.2).
+    for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=9-2", "bytes=x-"] {
+        let r = srv.get_with(&url, &[("Range", ignored)]);
+        assert_eq!((r.status, r.body.len()), (200, len), "{ignored}");
+    }
+    // HEAD: the same headers, no body.
+    let r = srv.request("HEAD", &url, &[("Range", "bytes=0-9")]);
+    assert_eq!((r.status, r.header("content-length"), r.body.len()), (206, Some("10"), 0));
+
+    // If-Range: the range when the client's copy is the current one (by ETag or date), else
+    // the whole file.
+    let etag = whole.header("etag").unwrap();
+    let last_modified = whole.header("last-modified").unwrap();
+    for (if_range, status) in [(etag, 206), (last_modified, 206), ("\"0123\"", 200), ("Thu, 01 Jan 1970 00:00:00 GMT", 200)] {
+        let r = srv.get_with(&url, &[("Range", "bytes=0-9"), ("If-Range", if_range)]);
+        assert_eq!(r.status, status, "If-Range: {if_range}");
+        assert_eq!(r.body.len(), if status == 206 { 10 } else { len });
+    }
+
+    // A precompressed twin: the range is of the bytes sent (the gzip file), under its own ETag.
+    let js = &m.assets["js/catalog.js"];
+    let gz = static_file(&js.encodings["gzip"]);
+    let js_url = format!("/s/{}", js.versioned_path);
+    let r = srv.get_with(&js_url, &[("Accept-Encoding", "gzip"), ("Range", "bytes=0-9")]);
+    assert_eq!((r.status, r.header("content-encoding"), r.body.as_slice()), (206, Some("gzip"), &gz[..10]));
+    assert_eq!(r.header("content-range"), Some(format!("bytes 0-9/{}", gz.len()).as_str()));
+    let gz_tag = format!("\"{}-gzip\"", js.version);
+    assert_eq!(r.header("etag"), Some(gz_tag.as_str()));
+    let r = srv.get_with(&js_url, &[("Accept-Encoding", "gzip"), ("Range", "bytes=10-"), ("If-Range", &gz_tag)]);
+    assert_eq!((r.status, r.body.as_slice()), (206, &gz[10..]));
+    // The identity ETag names other bytes than the gzip twin's: the whole twin comes.
+    let r = srv.get_with(&js_url, &[("Accept-Encoding", "gzip"), ("Range", "bytes=10-"), ("If-Range", &format!("\"{}\"", js.version))]);
+    assert_eq!((r.status, r.body), (200, gz.clone()));
+
+    // The streamed path (a file larger than one read), from its middle.
+    let r = srv.get_with("/s/big.bin", &[("Range", "bytes=100000-100099")]);
+    assert_eq!((r.status, r.body.as_slice()), (206, &big[100_000..100_100]));
+    assert_eq!(srv.get("/s/big.bin").body, big);
+
+    if !require("curl") {
+        return;
+    }
+    assert_eq!(curl(&srv, &url, &["-r", "0-99"]), &bytes[..100]);
+    assert_eq!(curl(&srv, &url, &["-r", "-100"]), &bytes[len - 100..]);
+    assert_eq!(curl(&srv, "/s/big.bin", &["-r", "70000-"]), &big[70_000..]);
+    // A download cut short and resumed (`curl -C -` asks for the rest from the part's length).
+    for (path, want) in [(url.as_str(), &bytes), ("/s/big.bin", &big)] {
+        let part = work.path().join("part");
+        fs::write(&part, &want[..want.len() / 3]).unwrap();
+        curl(&srv, path, &["-C", "-", "-o", p(&part)]);
+        assert!(fs::read(&part).unwrap() == *want, "{path}: the resumed download is the file");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// reload
+
+#[test]
+fn a_rebuilt_dist_is_served_wholly_old_or_wholly_new() {
+    if !require("python3") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (src, out, cache) = (work.path().join("shop"), work.path().join("dist"), work.path().join("cache"));
+    copy_tree(&shop(), &src);
+    let css = src.join("src/partials/css/shop.css");
+    let original = fs::read_to_string(&css).unwrap();
+    // Builds version n of the shop (one more rule in shop.css) and returns what /s/css/shop.css
+    // must then be: its ETag and its bytes.
+    let build = |n: usize| -> (String, Vec<u8>) {
+        fs::write(&css, format!("{original}\n.build-{n} {{ order: {n}; }}\n")).unwrap();
+        let o = run(Command::new(bin("kiln")).arg("build").arg(&src).arg("-o").arg(&out).arg("--cache-dir").arg(&cache).arg("--quiet"));
+        assert!(o.status.success(), "kiln build: {}", stderr(&o));
+        let m = manifest::parse("manifest.json", &fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let e = &m.assets["css/shop.css"];
+        (format!("\"{}\"", e.version), fs::read(out.join("src/partials").join(&e.versioned_path)).unwrap())
+    };
+    let mut versions = vec![build(0)];
+    let srv = Server::start(&out, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, stop) = (srv.addr, stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = raw_at(addr, b"GET /s/css/shop.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    seen.push((r.status, r.header("etag").unwrap_or("").to_string(), r.body));
+                }
+                seen
+            })
+        })
+        .collect();
+    for n in 1..=8 {
+        std::thread::sleep(Duration::from_millis(150));
+        versions.push(build(n));
+    }
+    // The last build is served soon after it is written.
+    let last = versions.last().unwrap().clone();
+    let start = Instant::now();
+    while srv.get("/s/css/shop.css").header("etag") != Some(last.0.as_str()) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the rebuilt dist is not served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen: Vec<(u16, String, Vec<u8>)> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let mut distinct = std::collections::BTreeSet::new();
+    for (status, etag, body) in &seen {
+        assert_eq!(*status, 200, "a request during a rebuild failed: {}", String::from_utf8_lossy(body));
+        let Some(i) = versions.iter().position(|(tag, _)| tag == etag) else { panic!("ETag {etag} is no build's") };
+        assert!(*body == versions[i].1, "ETag of build {i} with other bytes: a response mixed two dists");
+        distinct.insert(i);
+    }
+    assert!(distinct.len() >= 3, "the clients saw builds {distinct:?} of 0..=8 in {} requests", seen.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// the app's WSGI server
+
+/// A dist whose app streams: a first chunk, then (after `pause` seconds) the rest.
+fn streaming_app(dir: &Path) {
+    fs::create_dir_all(dir.join("src/partials")).unwrap();
+    let app = "import time\n\ndef app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+               def body():\n        yield b'first|'\n        time.sleep(1.5)\n        yield environ['REMOTE_ADDR'].encode() + b'|' + b'x' * 100000 + b'|last'\n    \
+               return body()\n";
+    fs::write(dir.join("stream.py"), app).unwrap();
+}
+
+/// `kiln serve DIR --app stream:app --python PY`: its first line, what the streamed response
+/// looked like (seconds to the first chunk, seconds to the whole, decoded body) and its stderr.
+fn serve_streaming_app(python: &Path) -> (String, f64, f64, String, String) {
+    let work = tempfile::tempdir().unwrap();
+    streaming_app(work.path());
+    let log = work.path().join("stderr.log");
+    let mut cmd = Command::new(bin("kiln"));
+    cmd.arg("serve").arg(work.path()).args(["--port", "0", "--quiet", "--app", "stream:app", "--python"]).arg(python);
+    let mut child = cmd.env("PYTHONDONTWRITEBYTECODE", "1").stdout(Stdio::piped()).stderr(fs::File::create(&log).unwrap()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("?").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{line}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let start = Instant::now();
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let (mut raw, mut first) = (Vec::new(), None);
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first.is_none() && raw.windows(6).any(|w| w == b"first|") {
+            first = Some(start.elapsed().as_secs_f64());
+        }
+    }
+    let whole = start.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+    // Unknown length: chunked; the chunk-size lines are left out.
+    let body: String = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (line, first.unwrap_or(f64::MAX), whole, body, fs::read_to_string(&log).unwrap_or_default())
+}
+
+fn check_streamed(what: &str, (_, first, whole, body, _): &(String, f64, f64, String, String)) {
+    assert!(body.starts_with("first|127.0.0.1|xxx") && body.ends_with("x|last") && body.len() == 100_021, "{what}: {body:.80}");
+    assert!(*first < 1.2 && *whole >= 1.4, "{what}: the first chunk came after {first:.2} s, all of it after {whole:.2} s: not streamed");
+}
+
+#[test]
+fn wsgi_app_runs_on_wsgiref_with_a_warning_and_streams() {
+    if !require("python3") {
+        return;
+    }
+    let served = serve_streaming_app(Path::new("python3"));
+    assert!(served.0.contains("other paths: stream:app on wsgiref"), "{}", served.0);
+    let warnings: Vec<&str> = served.4.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{}", served.4);
+    assert!(warnings[0].contains("neither waitress nor gunicorn") && warnings[0].contains("wsgiref"), "{}", warnings[0]);
+    check_streamed("wsgiref", &served);
+}
+
+#[test]
+fn wsgi_app_runs_on_waitress_when_the_python_has_it() {
+    let Some(py) = framework_python() else { return };
+    let served = serve_streaming_app(&py);
+    assert!(served.0.contains("other paths: stream:app on waitress 3.0.2"), "{}", served.0);
+    assert!(!served.4.contains("warning"), "{}", served.4);
+    check_streamed("waitress", &served);
+
+    // The shop's app: the same answers as on wsgiref.
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path().join("dist");
+    copy_tree(dist(), &d);
+    let srv = Server::start_env(&d, &["--app", "wsgi:app", "--python", p(&py)], &[("SECRET_KEY", "test-only")]);
+    assert!(srv.banner.contains("wsgi:app on waitress"), "{}", srv.banner);
+    let r = srv.get("/");
+    assert_eq!((r.status, r.header("content-type"), r.header("server")), (200, Some("text/html; charset=utf-8"), Some("kiln")), "{}", r.text());
+    assert!(r.text().contains(&format!("/s/{}", m_path("js/util.js"))), "{}", r.text());
+    assert_eq!((srv.get("/healthz").text(), srv.get("/healthz").header("content-length")), ("ok".to_string(), Some("2")));
+    let json: serde_json::Value = serde_json::from_slice(&srv.get("/api/products").body).unwrap();
+    assert!(json["products"].as_array().is_some_and(|p| !p.is_empty()), "{json}");
+    let h = srv.request("HEAD", "/healthz", &[]);
+    assert_eq!((h.status, h.header("content-length"), h.body.len()), (200, Some("2"), 0));
+    let r = srv.raw(b"POST /api/products HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nq=1\r\n0\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(srv.get("/s/../wsgi.pyc").status, 404);
 }

@@ -2,7 +2,8 @@
 
 Goal (from the issue): 20,000 requests at 64 connections to a versioned asset with no errors;
 throughput and p99 latency next to nginx with a similar configuration (immutable cache headers,
-gzip_static on, access log off).
+gzip_static on, access log off). With KILN_SERVE_BASELINE=/path/to/kiln, that binary's `kiln serve`
+(an earlier server, e.g. main's) is measured too, the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ TITLE = "kiln serve vs nginx, 20,000 requests at 64 keep-alive connections"
 REQUESTS = 20_000
 CONCURRENCY = 64
 IMMUTABLE = "public, max-age=31536000, immutable"
+BASELINE = "kiln serve (baseline)"
 
 NGINX_CONF = """\
 {user}worker_processes auto;
@@ -195,6 +197,11 @@ def run(ctx):
         "nginx": subprocess.Popen([nginx_bin, "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL),
     }
     ports = {"kiln serve": kiln_port, "nginx": nginx_port}
+    baseline = os.environ.get("KILN_SERVE_BASELINE")
+    if baseline:
+        ports[BASELINE] = free_port()
+        servers[BASELINE] = subprocess.Popen([baseline, "serve", str(dist), "--port", str(ports[BASELINE]), "--quiet"],
+                                             stdout=subprocess.DEVNULL)
     try:
         for name, proc in servers.items():
             wait_port(ports[name], proc, name)
@@ -208,7 +215,7 @@ def run(ctx):
                 if enc and headers.get("content-encoding") != enc:
                     raise BenchError(f"{name}: /s/{path} not served with {enc}: {headers}")
                 got[name] = body
-            if got["kiln serve"] != got["nginx"]:
+            if any(body != got["nginx"] for body in got.values()):
                 raise BenchError(f"/s/{path}: kiln serve and nginx sent different bytes")
 
         runs = ctx.reps(5, 2)
@@ -217,7 +224,7 @@ def run(ctx):
             for name, port in ports.items():  # warm-up: threads, page cache
                 ab(ab_bin, f"http://127.0.0.1:{port}/s/{path}", enc, work / "warm.csv", n=4000)
             for i in range(runs):
-                # Alternate the servers so drift in the machine's load hits both alike.
+                # Alternate the servers so drift in the machine's load hits them alike.
                 for name in (list(ports) if i % 2 == 0 else list(reversed(ports))):
                     url = f"http://127.0.0.1:{ports[name]}/s/{path}"
                     cpu0 = cpu_seconds(servers[name].pid)
@@ -233,7 +240,9 @@ def run(ctx):
     table.append("|---|---|---:|---:|---:|---:|---:|---:|")
     ms = lambda s: f"{s * 1000:.2f} ms"  # noqa: E731
     for label, path, _ in targets:
-        for name in ("nginx", "kiln serve"):
+        for name in ("nginx", "kiln serve", BASELINE):
+            if name not in ports:
+                continue
             rs = results[(name, path)]
             table.append(f"| {name} | {label} | {statistics.median(r['rps'] for r in rs):,.0f} "
                          f"| {ms(statistics.median(r['p50'] for r in rs))} | {ms(statistics.median(r['p99'] for r in rs))} "
@@ -252,10 +261,12 @@ def run(ctx):
         f"the same Cache-Control (and Content-Encoding: gzip for the CSS), and every run had to complete all "
         f"requests with no failure and no non-2xx response.")
     ctx.note("\n".join(table))
+    if baseline:
+        ctx.note(f"kiln serve (baseline) is `{baseline} serve` (KILN_SERVE_BASELINE), measured the same way.")
     ctx.note("Latencies are ab's percentiles (per run, then the median over runs; max is the worst of all runs). "
              "Server CPU is the user + system time the server's processes used during a run (median), from "
              "/proc: unlike throughput it does not depend on how the scheduler shares the 2 cores between ab, "
-             "the server and other processes (kiln serve runs one thread per connection, 64 here, nginx 2 "
-             "workers, so on a busy machine kiln serve gets a larger share of the CPUs). "
+             "the server and other processes (kiln serve runs tokio's 2 worker threads, nginx 2 worker "
+             "processes). "
              "The first table is the wall time of each 20,000-request run on the CSS.")
     return rows

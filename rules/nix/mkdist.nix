@@ -13,11 +13,13 @@
 { pkgs, kiln, features ? import ./features.nix }:
 
 { src                          # the app root (a path)
-, pname
+, pname ? "app"                # names the derivations
 , framework ? null             # "asok": asok's layout (the defaults marked asok below); null: kiln's
 , keepSource ? false           # ship .py beside __pycache__/*.pyc instead of sourceless .pyc
 , withDb ? false               # ship db.sqlite3*
-, imageOptimization ? false    # IMAGE_OPTIMIZATION=true: WebP twins, references renamed
+  # WebP twins, references renamed: as `kiln build` decides, from IMAGE_OPTIMIZATION in the app's
+  # .env (read at evaluation, never shipped)
+, imageOptimization ? (import ./source.nix).envFlag src "IMAGE_OPTIMIZATION"
 , staticRoot ? "src/partials"  # served under `prefix`
 , templateDir ? "src/templates"
   # Files with a template extension under these are templates (minified, never renamed), even

@@ -87,18 +87,43 @@ in
   python = ofClass "python";
   rest = ofClass "copy";
 
-  # kiln's own crate: what cargo needs, plus the binaries a `cargo build --release` left in
-  # target/release (only the offline stub nixpkgs installs those; real nixpkgs compiles from
-  # Cargo.toml/Cargo.lock/src and never sees them in a clean checkout).
+  # kiln's own crate: what cargo needs (build.rs too: it links the binaries as cargo does), plus
+  # the binaries a `cargo build --release` left in target/release (only the offline stub nixpkgs
+  # installs those; real nixpkgs compiles from Cargo.toml/Cargo.lock/src and never sees them in a
+  # clean checkout).
   crate = { src }:
     builtins.path {
       name = "kiln-source";
       path = src;
       filter = path: type:
         let rel = relTo src path; name = baseNameOf rel; in
-        elem rel [ "Cargo.toml" "Cargo.lock" "src" "target" "target/release" ]
+        elem rel [ "Cargo.toml" "Cargo.lock" "build.rs" "src" "target" "target/release" ]
         || hasPrefix "src/" rel
         || (hasPrefix "target/release/" rel && type == "regular"
             && (name == "kiln" || hasPrefix "kiln-" name) && builtins.match ".*\\..*" name == null);
     };
+
+  # What the dependencies' build depends on: an edit anywhere else leaves it alone.
+  manifests = { src }:
+    builtins.path {
+      name = "kiln-manifests";
+      path = src;
+      filter = path: _type: elem (relTo src path) [ "Cargo.toml" "Cargo.lock" "build.rs" ];
+    };
+
+  inherit lower;
+
+  # `kiln build`'s reading of a flag in the app's .env (cmd/build.rs, image_optimization): the last
+  # `[export ]NAME=value` line, true for 1, true, yes or on (any case, quotes and a trailing
+  # ` # comment` ignored); false without .env or without the name.
+  envFlag = src: name:
+    let
+      file = src + "/.env";
+      lines = if builtins.pathExists file then builtins.filter builtins.isString (builtins.split "\n" (builtins.readFile file)) else [ ];
+      value = line:
+        let m = builtins.match "[[:space:]]*(export[[:space:]]+)?${name}[[:space:]]*=[[:space:]]*[\"']?([A-Za-z0-9]*)[\"']?([[:space:]]+#.*)?[[:space:]]*" line;
+        in if m == null then [ ] else [ (lower (builtins.elemAt m 1)) ];
+      values = builtins.concatMap value lines;
+    in
+    values != [ ] && elem (builtins.elemAt values (builtins.length values - 1)) [ "1" "true" "yes" "on" ];
 }

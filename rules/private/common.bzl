@@ -1,9 +1,16 @@
 """Helpers shared by the kiln rules (Bazel 4.2.3 Starlark: no lambdas, no `dict | dict`)."""
 
+load("@kiln_toolchain//:capabilities.bzl", "ACTION_TOOLCHAIN")
 load(":providers.bzl", "KilnDistInfo")
 
 # A string: Bazel 4.2.3 takes no Label in rule(toolchains = …). str() keeps it this repository's.
 TOOLCHAIN = str(Label("//rules:toolchain_type"))
+
+# `**RUN_TOOLCHAIN` in every ctx.actions.run: the action's executable comes from the kiln
+# toolchain, which Bazel 7+'s automatic exec groups need to be told (`toolchain = …`). Bazel 4.2.3
+# rejects that keyword ("run() got unexpected keyword argument 'toolchain'"), and a .bzl file
+# cannot ask which Bazel runs it, so the kiln_toolchain repository records it (repo.bzl).
+RUN_TOOLCHAIN = {"toolchain": TOOLCHAIN} if ACTION_TOOLCHAIN else {}
 
 # Every kiln action reads only its declared inputs and writes only its outputs: it may run in
 # the sandbox, remotely, and be cached anywhere. (Nothing here is "local", "no-sandbox" or
@@ -24,7 +31,16 @@ def pkg_path(ctx, rel = "."):
     return join(ctx.label.workspace_root, ctx.label.package, rel)
 
 def rel_to(root, f, what):
-    """The path of File `f` relative to the exec path `root`; fails when it is not inside."""
+    """The path of File `f` relative to the exec path `root`; fails when it is not inside.
+
+    Args:
+      root: an exec path ("." for the execution root).
+      f: a File.
+      what: names the target in the error.
+
+    Returns:
+      The path relative to `root`.
+    """
     if root == ".":
         return f.path
     if not f.path.startswith(root + "/"):

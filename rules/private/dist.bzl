@@ -1,6 +1,6 @@
 """`kiln_dist`: lays out the dist (a directory, or a deterministic archive)."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_line", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_line", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnDistInfo")
 
 _ARCHIVES = ["tar.zst", "tar.gz", "zip"]
@@ -47,6 +47,7 @@ def _kiln_dist_impl(ctx):
         mnemonic = "KilnDist",
         progress_message = "Assembling %s" % out.short_path,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [DefaultInfo(files = depset([out]))]
 
@@ -54,9 +55,9 @@ kiln_dist = rule(
     implementation = _kiln_dist_impl,
     doc = "The production dist of an app: the files its deps contribute (kiln_manifest with the versioned assets, kiln_minify'd templates, kiln_pyc, …) plus `data` copied as is at their path relative to the package (the app root).",
     attrs = {
-        "deps": attr.label_list(providers = [KilnDistInfo]),
+        "deps": attr.label_list(providers = [KilnDistInfo], doc = "What the rules put in the dist: kiln_manifest (with the versioned assets of its deps), kiln_minify'd templates, kiln_pyc, …"),
         "data": attr.label_list(allow_files = True, doc = "Files shipped as they are (the rest of the app)"),
-        "format": attr.string(default = "dir", values = ["dir"] + _ARCHIVES),
+        "format": attr.string(default = "dir", values = ["dir"] + _ARCHIVES, doc = "`dir`: a directory; or one deterministic archive (`kiln build --archive`)"),
         "env_production": attr.bool(default = True, doc = "Write .env.production (DEBUG=false, no secret)"),
     },
     toolchains = [TOOLCHAIN],

@@ -3,6 +3,10 @@
 load(":repo.bzl", "kiln_binaries")
 
 def _kiln_impl(_module_ctx):
-    kiln_binaries(name = "kiln_toolchain")
+    # MODULE.bazel requires Bazel 7+ (bazel_compatibility), which takes actions.run(toolchain = …).
+    kiln_binaries(name = "kiln_toolchain", action_toolchain = True)
 
-kiln = module_extension(implementation = _kiln_impl)
+kiln = module_extension(
+    implementation = _kiln_impl,
+    doc = "The kiln_toolchain repository (see repo.bzl: KILN_BIN_DIR, target/release, PATH, or cargo).",
+)

@@ -1,6 +1,6 @@
 """`kiln_hashed` (one asset + the assets it references), `kiln_asset_block`, `kiln_assets`."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_tree", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo", "KilnFilesInfo", "KilnWebpInfo")
 
 def _common_hash_args(ctx, args):
@@ -80,6 +80,7 @@ def _kiln_hashed_impl(ctx):
         mnemonic = "KilnHash",
         progress_message = "Versioning %s" % shown,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     own = own_before + [partial]
     partials = depset(own, transitive = transitive)
@@ -116,7 +117,7 @@ kiln_hashed = rule(
     implementation = _kiln_hashed_impl,
     doc = "Versions one asset (or a batch) in one kiln-hash process, given the kiln_hashed targets of the assets it references outside the batch. srcs: source files, kiln_minify and kiln_webp targets. Output: a tree relative to the static root, and a partial manifest.",
     attrs = _attrs({
-        "srcs": attr.label_list(mandatory = True, allow_files = True),
+        "srcs": attr.label_list(mandatory = True, allow_files = True, doc = "The asset(s): source files, kiln_minify or kiln_webp targets, all under one static root"),
         "root": attr.string(default = ".", doc = "Static root relative to the package, for source-file srcs"),
         "deps": attr.label_list(providers = [KilnAssetInfo], doc = "kiln_hashed targets of the assets src references"),
     }),
@@ -167,6 +168,7 @@ def _kiln_asset_block_impl(ctx):
         mnemonic = "KilnBlock",
         progress_message = "Bundling %s block %s" % (ctx.attr.kind, ctx.label.name),
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset([tree, partial])),
@@ -178,7 +180,7 @@ kiln_asset_block_rule = rule(
     implementation = _kiln_asset_block_impl,
     doc = "One Assetman block: its files in block order, bundled and versioned as f/<namehash>.<v12>.<ext>.",
     attrs = _attrs({
-        "kind": attr.string(mandatory = True, values = ["css", "js", "less"]),
+        "kind": attr.string(mandatory = True, values = ["css", "js", "less"], doc = "The block's kind: `assetman.include_<kind>`"),
         "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "In block order"),
         "static_root": attr.string(default = "src/partials", doc = "Relative to the package"),
         "targets": attr.string(doc = "Browserslist query for CSS (kiln's default when empty)"),
@@ -204,5 +206,5 @@ def _kiln_assets_impl(ctx):
 kiln_assets = rule(
     implementation = _kiln_assets_impl,
     doc = "Groups versioned assets (no action): their partials, dist entries and keys.",
-    attrs = {"srcs": attr.label_list(providers = [KilnAssetInfo])},
+    attrs = {"srcs": attr.label_list(providers = [KilnAssetInfo], doc = "kiln_hashed and kiln_asset_block targets")},
 )

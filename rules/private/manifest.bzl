@@ -1,6 +1,6 @@
 """`kiln_manifest`: merges the partial manifests of its deps, collected transitively."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "params", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_output_line", "params", "toolchain")
 load(":providers.bzl", "KilnAssetInfo", "KilnDistInfo")
 
 def _kiln_manifest_impl(ctx):
@@ -18,6 +18,7 @@ def _kiln_manifest_impl(ctx):
         vite = ctx.actions.declare_file(ctx.label.name + "/.vite/manifest.json")
         args.add("--vite", vite)
         outs.append(vite)
+
     # The merge sorts its inputs by name itself; the depset is handed over unflattened.
     inputs_args = params(ctx.actions.args())
     inputs_args.add_all(partials)
@@ -29,6 +30,7 @@ def _kiln_manifest_impl(ctx):
         mnemonic = "KilnManifest",
         progress_message = "Merging the manifest %s" % ctx.label,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     by_key = {}
     for d in ctx.attr.deps:
@@ -47,7 +49,7 @@ kiln_manifest = rule(
     implementation = _kiln_manifest_impl,
     doc = "Merges the partial manifests of deps (kiln_static, kiln_hashed, kiln_asset_block, …; transitively) into manifest.json. In a kiln_dist it brings the versioned files of its deps along.",
     attrs = {
-        "deps": attr.label_list(providers = [KilnAssetInfo], mandatory = True),
+        "deps": attr.label_list(providers = [KilnAssetInfo], mandatory = True, doc = "kiln_static, kiln_hashed, kiln_asset_block, kiln_assets: their partial manifests, transitively"),
         "dest": attr.string(default = "manifest.json", doc = "Its place in the dist"),
         "django": attr.bool(doc = "Also write Django's staticfiles.json"),
         "vite": attr.bool(doc = "Also write a Vite-style .vite/manifest.json"),

@@ -1,6 +1,6 @@
 """`kiln_minify`: one kiln-minify process over its srcs (JS, CSS, HTML templates)."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "dist_info", "dist_output_line", "join", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "dist_info", "dist_output_line", "join", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnFilesInfo")
 
 def _kiln_minify_impl(ctx):
@@ -45,6 +45,7 @@ def _kiln_minify_impl(ctx):
         mnemonic = "KilnMinify",
         progress_message = "Minifying %s" % what,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset(outs)),
@@ -56,7 +57,7 @@ kiln_minify = rule(
     implementation = _kiln_minify_impl,
     doc = "Minifies srcs in one kiln-minify process; each output keeps its path relative to `root`. With `manifest`, templates get their asset blocks and static_url() calls rewritten to versioned URLs first.",
     attrs = {
-        "srcs": attr.label_list(allow_files = True, mandatory = True),
+        "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "JS, CSS or HTML templates, under `root`"),
         "root": attr.string(default = ".", doc = "Directory (relative to the package) the outputs keep their paths under"),
         "kind": attr.string(values = ["", "js", "css", "html"], doc = "Default: from each file's extension"),
         "targets": attr.string(doc = "Browserslist query for CSS (kiln-minify's default when empty)"),

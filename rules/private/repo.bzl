@@ -1,10 +1,21 @@
-"""The `kiln_toolchain` repository: the cargo-built kiln binaries and a Python interpreter.
+"""The `kiln_toolchain` repository: the kiln binaries and a Python interpreter.
 
-Which binaries: `$KILN_BIN_DIR` when set (the tests point it at this checkout's target/release),
-else `target/release` of the kiln checkout these rules come from (after `cargo build --release`),
-else the `kiln-*` found on PATH. Which Python: `$KILN_PYTHON`, else `python3` on PATH, resolved to
-the real executable (a pyenv shim is a shell script that would not survive the sandbox), with its
-standard library as files, so that the bytecode action runs on a remote worker with no Python.
+Which binaries, first found wins:
+1. `$KILN_BIN_DIR` (a directory holding the `kiln*` executables; the tests point it at a checkout's
+   target/release);
+2. `target/release` of the kiln checkout these rules come from (after `cargo build --release`
+   there: the developer's loop inside kiln itself);
+3. the `kiln*` executables on PATH (a prebuilt install);
+4. built here from the kiln source these rules came with: `cargo build --release --locked` with
+   the host's cargo (at least Cargo.toml's rust-version), into `$KILN_CARGO_TARGET_DIR`, else
+   `${XDG_CACHE_HOME:-~/.cache}/kiln/<version>/target`, so that a second fetch (another
+   workspace, `bazel clean --expunge`) finds cargo's work done. The repository is fetched again
+   only when one of its inputs changes (kiln's Cargo.toml and Cargo.lock, the variables below):
+   once per kiln version.
+
+Which Python: `$KILN_PYTHON`, else `python3` on PATH, resolved to the real executable (a pyenv shim
+is a shell script that would not survive the sandbox), with its standard library as files, so that
+the bytecode action runs on a remote worker with no Python.
 
 The repository also probes what the binaries can do (`--help` output) into capabilities.bzl, so the
 rules use a tool's contract form only once the tool implements it: capabilities, not versions.
@@ -91,7 +102,7 @@ def _python(rctx, python):
         if parts[0] == "executable":
             rctx.symlink(parts[1], "python/bin/python3")
         elif parts[0] == "error":
-            print("kiln_toolchain: %s: %s; kiln_pyc will run it locally only" % (python, parts[1]))
+            print("kiln_toolchain: %s: %s; kiln_pyc will run it locally only" % (python, parts[1]))  # buildifier: disable=print
             files = []
             break
         elif parts[0] == "root":
@@ -103,37 +114,122 @@ def _python(rctx, python):
             files.append("python/lib/" + parts[2])
     rctx.file("python/FILES", "".join([f + "\n" for f in files]))
 
+def _version_tuple(text):
+    """(major, minor, patch) of the first `X.Y[.Z]` in `text`; None when there is none."""
+    for word in text.replace("\"", " ").replace("\n", " ").split(" "):
+        parts = word.split(".")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            patch = parts[2] if len(parts) > 2 and parts[2].isdigit() else "0"
+            return (int(parts[0]), int(parts[1]), int(patch))
+    return None
+
+def _manifest_value(toml, key):
+    """The string value of `key = "…"` in Cargo.toml's [package] table."""
+    in_package = False
+    for line in toml.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            in_package = line == "[package]"
+        elif in_package and line.startswith(key) and "=" in line and line.split("=")[0].strip() == key:
+            return line.split("=", 1)[1].strip().strip("\"")
+    return None
+
+def _build_with_cargo(rctx, checkout):
+    """Runs `cargo build --release --locked` on the kiln source; returns its target/release."""
+    toml = rctx.read(rctx.attr._cargo_toml)
+    version = _manifest_value(toml, "version") or "unknown"
+    need = _manifest_value(toml, "rust-version") or "0.0"
+    env = rctx.os.environ
+    cargo = env.get("CARGO") or rctx.which("cargo")
+    if not cargo and env.get("HOME"):
+        home_cargo = rctx.path(env["HOME"] + "/.cargo/bin/cargo")
+        if home_cargo.exists:
+            cargo = home_cargo
+    how = "Install Rust %s or newer (https://rustup.rs), put kiln's binaries on PATH, or set KILN_BIN_DIR to a directory holding them." % need
+    if not cargo:
+        fail("kiln_toolchain: no kiln binaries (KILN_BIN_DIR, %s/target/release, PATH) and no cargo to build them from source. %s" % (checkout, how))
+    res = rctx.execute([cargo, "--version"])
+    have = _version_tuple(res.stdout) if res.return_code == 0 else None
+    if have == None:
+        fail("kiln_toolchain: `%s --version` failed (%s). %s" % (cargo, res.stderr.strip(), how))
+    if have < _version_tuple(need):
+        fail("kiln_toolchain: %s is cargo %d.%d.%d; kiln %s needs Rust %s or newer (Cargo.toml rust-version). %s" % (
+            cargo,
+            have[0],
+            have[1],
+            have[2],
+            version,
+            need,
+            how,
+        ))
+    target = env.get("KILN_CARGO_TARGET_DIR")
+    if not target:
+        cache = env.get("XDG_CACHE_HOME") or (env.get("HOME", "") + "/.cache")
+        target = "%s/kiln/%s/target" % (cache, version)
+    rctx.report_progress("Building kiln %s with %s (cargo build --release --locked, into %s)" % (version, res.stdout.strip(), target))
+    res = rctx.execute(
+        [cargo, "build", "--release", "--locked", "--manifest-path", str(checkout) + "/Cargo.toml", "--bins"],
+        environment = {"CARGO_TARGET_DIR": target},
+        timeout = 7200,
+        quiet = False,
+    )
+    if res.return_code != 0:
+        fail("kiln_toolchain: `cargo build --release --locked` of %s failed:\n%s" % (checkout, res.stderr))
+    return target + "/release"
+
 def _kiln_binaries_impl(rctx):
     env = rctx.os.environ
-    dirs = []
-    if env.get("KILN_BIN_DIR"):
-        dirs.append(env["KILN_BIN_DIR"])
-    else:
-        # The checkout holding these rules: its Cargo.toml sits at the repository root.
-        checkout = rctx.path(rctx.attr._cargo_toml).dirname
-        dirs.append(str(checkout) + "/target/release")
-    missing = []
+
+    # The kiln source these rules came with: its Cargo.toml sits at the repository root (a
+    # symlink for local_repository / local_path_override; realpath keeps cargo's paths short).
+    checkout = rctx.path(rctx.attr._cargo_toml).realpath.dirname
+    dirs = [env["KILN_BIN_DIR"]] if env.get("KILN_BIN_DIR") else [str(checkout) + "/target/release"]
+    found = {}
     for tool in _TOOLS:
         p = _find_tool(rctx, tool, dirs)
-        if p == None:
-            missing.append(tool)
+        if p != None:
+            found[tool] = p
+    built = False
+    if len(found) < len(_TOOLS):
+        if env.get("KILN_BIN_DIR"):
+            fail("kiln_toolchain: KILN_BIN_DIR=%s lacks %s" % (env["KILN_BIN_DIR"], ", ".join([t for t in _TOOLS if t not in found])))
+        release = _build_with_cargo(rctx, checkout)
+        found = {tool: rctx.path(release + "/" + tool) for tool in _TOOLS}
+        built = True
+    if built:
+        rctx.file("bin/SOURCE", "built by cargo in %s\n" % found[_TOOLS[0]].dirname)
+    else:
+        rctx.file("bin/SOURCE", "found: %s\n" % found[_TOOLS[0]].dirname)
+    for tool in _TOOLS:
+        if built:
+            # A copy: the next cargo build in that target dir must not change this repository.
+            res = rctx.execute(["cp", str(found[tool]), str(rctx.path("bin/" + tool))])
+            if res.return_code != 0:
+                fail("kiln_toolchain: cannot copy %s: %s" % (found[tool], res.stderr))
         else:
-            rctx.symlink(p, "bin/" + tool)
-    if missing:
-        fail("kiln_toolchain: cannot find %s in %s or on PATH. Run `cargo build --release` in the kiln checkout, or set KILN_BIN_DIR to a directory holding the kiln binaries." % (", ".join(missing), " or ".join(dirs)))
+            rctx.symlink(found[tool], "bin/" + tool)
 
     _python(rctx, env.get("KILN_PYTHON") or rctx.which("python3"))
 
-    found = []
+    caps = []
     for name in sorted(_PROBES.keys()):
         tool, needle = _PROBES[name]
         res = rctx.execute([str(rctx.path("bin/" + tool)), "--help"])
         if res.return_code == 0 and needle in res.stdout:
-            found.append(name)
-    rctx.file("capabilities.bzl", "# Probed from the binaries' --help by //rules/private:repo.bzl.\nCAPABILITIES = %r\n" % found)
+            caps.append(name)
+    rctx.file("capabilities.bzl", "\n".join([
+        "\"\"\"Generated by @kiln//rules/private:repo.bzl.\"\"\"",
+        "",
+        "# Contract forms the binaries implement, probed from their --help.",
+        "CAPABILITIES = %r" % caps,
+        "",
+        "# Whether this Bazel takes ctx.actions.run(toolchain = …) (automatic exec groups, Bazel 7+).",
+        "ACTION_TOOLCHAIN = %r" % rctx.attr.action_toolchain,
+        "",
+    ]))
     rctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % rctx.name)
     rctx.file("BUILD.bazel", "\n".join([
-        "# Generated by //rules/private:repo.bzl: the kiln binaries and the host Python's install.",
+        "# Generated by @kiln//rules/private:repo.bzl: the kiln binaries and the host Python's install.",
         "exports_files(glob([\"bin/*\"]) + [\"python/bin/python3\", \"capabilities.bzl\"], visibility = [\"//visibility:public\"])",
         "",
         "# The standard library (and libpython), so that a remote worker without Python runs kiln_pyc.",
@@ -148,7 +244,7 @@ def _kiln_binaries_impl(rctx):
         "# Shared libraries the interpreter links (LD_LIBRARY_PATH of the action): none when static.",
         "filegroup(",
         "    name = \"python_libs\",",
-        "    srcs = glob([\"python/lib/libpython*\"]),",
+        "    srcs = glob([\"python/lib/libpython*\"], allow_empty = True),",
         "    visibility = [\"//visibility:public\"],",
         ")",
         "",
@@ -156,14 +252,27 @@ def _kiln_binaries_impl(rctx):
 
 kiln_binaries = repository_rule(
     implementation = _kiln_binaries_impl,
+    doc = "The kiln binaries (KILN_BIN_DIR, the checkout's target/release, PATH, or built with cargo) and the host Python.",
     attrs = {
-        "_cargo_toml": attr.label(default = Label("//:Cargo.toml"), allow_single_file = True),
+        "action_toolchain": attr.bool(doc = "The Bazel running takes ctx.actions.run(toolchain = …) (Bazel 7+)"),
+        "_cargo_lock": attr.label(default = Label("//:Cargo.lock"), allow_single_file = True, doc = "Refetch when the crates change"),
+        "_cargo_toml": attr.label(default = Label("//:Cargo.toml"), allow_single_file = True, doc = "The kiln source: its version and rust-version"),
     },
-    environ = ["KILN_BIN_DIR", "KILN_PYTHON", "PATH"],
+    environ = ["CARGO", "HOME", "KILN_BIN_DIR", "KILN_CARGO_TARGET_DIR", "KILN_PYTHON", "PATH", "XDG_CACHE_HOME"],
     local = True,
 )
 
+def _bazel_major():
+    """The running Bazel's major version (WORKSPACE macros see native.bazel_version); 0 if unknown."""
+    version = getattr(native, "bazel_version", "") or ""
+    first = version.split(".")[0]
+    return int(first) if first.isdigit() else 0
+
 def kiln_register_toolchains(name = "kiln_toolchain"):
-    """WORKSPACE entry point: the binaries repository and the default toolchain."""
-    kiln_binaries(name = name)
-    native.register_toolchains("@kiln//rules:local_toolchain")
+    """WORKSPACE entry point: the binaries repository and kiln's default toolchain.
+
+    Args:
+      name: the repository's name; the default toolchain expects `kiln_toolchain`.
+    """
+    kiln_binaries(name = name, action_toolchain = _bazel_major() >= 7)
+    native.register_toolchains(str(Label("//rules:local_toolchain")))

@@ -36,18 +36,26 @@ def kiln_static(
     (kiln_assets) for kiln_manifest and kiln_asset_block.
 
     Args:
+      name: the kiln_assets target grouping the result; the per-asset targets are named after it.
       srcs: the files (a glob under root; dotfiles are skipped, like kiln-hash --all).
+      root: the static root, relative to the package; asset keys are relative to it.
       deps: {asset key: [keys it references]}: a stylesheet's @import and url() targets, a JS
         module's imports, import()s, `new URL(…, import.meta.url)` targets and source map (not
         needed with batch, where kiln-hash orders the batch itself). A reference missing here is
         an error at its line and column when the asset is versioned. Modules that import each
         other (a cycle, legal in ES modules) are versioned together in one action, which is
         named after the first of them (`<name>_hash/<first key>`).
+      minify: minify JS and CSS first (kiln_minify).
       webp: convert images to WebP first (IMAGE_OPTIMIZATION=true in the app's .env).
+      webp_quality: WebP quality, 0–100 (kiln_webp `quality`).
+      batch: one action per step instead of one per asset (see above).
+      prefix: URL prefix the static root is served under.
+      compress: .br/.gz/.zst twins: "fast" (kiln build's default), "max" or "off".
       url_style: "filename" (content-named copies), "assetman", or "source" (every file keeps its
         name, for runtimes that look assets up by name, such as asok; references still follow
         the WebP renames). With "source", a converted image's original is not in the output:
         ship it from the sources (kiln_dist `data`), as examples/asok-blog/BUILD.bazel does.
+      visibility: of the `name` target.
     """
     keys = {}
     for s in srcs:
@@ -102,8 +110,10 @@ def kiln_static(
     kiln_assets(name = name, srcs = sorted(hashed_srcs.keys()), visibility = visibility)
 
 def _reachable(key, deps, limit):
-    """The keys `key` reaches through `deps` (itself only through a cycle). Starlark has no
-    while loop: breadth-first, at most `limit` rounds."""
+    """The keys `key` reaches through `deps` (itself only through a cycle).
+
+    Starlark has no while loop: breadth-first, at most `limit` rounds.
+    """
     seen = {}
     frontier = [key]
     for _ in range(limit):

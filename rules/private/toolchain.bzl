@@ -23,6 +23,7 @@ def _kiln_toolchain_impl(ctx):
         # A host interpreter is not an input a remote executor can have: cache, but run locally.
         python_is_host = not ctx.files.python_files,
         lessc = ctx.executable.lessc,
+        kiln = ctx.executable.kiln,
         capabilities = ctx.attr.capabilities,
     )]
 
@@ -43,6 +44,7 @@ so that remote executors receive it), wrap it in `toolchain(toolchain_type =
         "python": _exe("Python interpreter for kiln-pyc-wrap"),
         "python_files": attr.label_list(allow_files = True, cfg = "exec", doc = "The interpreter's runtime files, its standard library (empty: a host interpreter, run locally only)"),
         "python_libs": attr.label_list(allow_files = True, cfg = "exec", doc = "Shared libraries the interpreter loads (a shared libpython): inputs, found through LD_LIBRARY_PATH"),
+        "kiln": attr.label(executable = True, cfg = "exec", allow_single_file = True, doc = "The `kiln` executable, for kiln_serve (`bazel run`); optional"),
         "lessc": attr.label(executable = True, cfg = "exec", allow_single_file = True, doc = "LESS compiler for kiln_asset_block(kind = \"less\"); optional"),
         "capabilities": attr.string_list(doc = "Contract forms the binaries implement (probed by the kiln_toolchain repository)"),
     },

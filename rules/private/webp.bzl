@@ -1,6 +1,6 @@
 """`kiln_webp`: images → WebP (or the original when WebP is not smaller), with renames."""
 
-load(":common.bzl", "EXEC_REQS", "TOOLCHAIN", "params", "pkg_path", "rel_to", "toolchain")
+load(":common.bzl", "EXEC_REQS", "RUN_TOOLCHAIN", "TOOLCHAIN", "params", "pkg_path", "rel_to", "toolchain")
 load(":providers.bzl", "KilnFilesInfo", "KilnWebpInfo")
 
 def _kiln_webp_impl(ctx):
@@ -39,6 +39,7 @@ def _kiln_webp_impl(ctx):
         mnemonic = "KilnWebp",
         progress_message = "Converting %s to WebP" % shown,
         execution_requirements = EXEC_REQS,
+        **RUN_TOOLCHAIN
     )
     return [
         DefaultInfo(files = depset([tree, partial])),
@@ -49,9 +50,9 @@ kiln_webp = rule(
     implementation = _kiln_webp_impl,
     doc = "Converts JPEG/PNG/GIF images to WebP in one kiln-webp process (--replace: references follow the rename), for kiln_hashed to version.",
     attrs = {
-        "srcs": attr.label_list(mandatory = True, allow_files = [".jpg", ".jpeg", ".png", ".gif"]),
+        "srcs": attr.label_list(mandatory = True, allow_files = [".jpg", ".jpeg", ".png", ".gif"], doc = "JPEG, PNG and GIF images under `root`"),
         "root": attr.string(default = ".", doc = "Static root relative to the package"),
-        "quality": attr.int(default = 80),
+        "quality": attr.int(default = 80, doc = "WebP quality, 0–100 (kiln-webp -q)"),
         "replace": attr.bool(default = True, doc = "Record original → .webp so references follow"),
     },
     toolchains = [TOOLCHAIN],

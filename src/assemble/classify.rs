@@ -120,9 +120,10 @@ pub fn bazel_not_shipped() -> String {
     globs.extend(n.secret_prefixes.iter().chain([&n.database_prefix]).map(|p| format!("**/{p}*")));
     globs.push(".gitignore".into());
     let mut s = String::from(
-        "# Generated from src/assemble/not_shipped.json; do not edit. Regenerate with\n\
-         # `KILN_UPDATE=1 cargo test --release --lib not_shipped` (the test fails when it is stale).\n\
-         # What never ships (kiln's assemble::classify), as globs relative to an app's package.\n\
+        "\"\"\"What never ships (kiln's assemble::classify), as globs relative to an app's package.\n\n\
+         Generated from src/assemble/not_shipped.json; do not edit. Regenerate with\n\
+         `KILN_UPDATE=1 cargo test --release --lib not_shipped` (the test fails when it is stale).\n\
+         \"\"\"\n\n\
          NOT_SHIPPED = [\n",
     );
     for g in globs {

@@ -1,25 +1,31 @@
 //! `--app module:attr`: the dist's WSGI app, run by a Python child process (the embedded
-//! wsgi_bridge.py serves it with wsgiref on a private loopback port) and reached through a small
-//! HTTP/1.0 proxy: one loopback connection per request, the response read whole.
+//! wsgi_bridge.py serves it on a private loopback port with waitress or gunicorn when the given
+//! Python has one, else with wsgiref) and reached through a reverse proxy: one loopback
+//! connection per request, the response streamed back as it comes.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{self, BufRead, BufReader};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use super::http::{text, Body};
 
 const BRIDGE: &str = include_str!("wsgi_bridge.py");
 
 /// How long the app may take to import and start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long one request may take inside the app.
+/// How long the app may take to start answering one request.
 const APP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Largest response the proxy buffers.
-const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,6 +36,9 @@ pub enum AppError {
 }
 
 pub struct App {
+    pub spec: String,
+    /// The WSGI server that runs it, with its version (`waitress 3.0.2`).
+    pub server: String,
     port: u16,
     child: Mutex<Child>,
     /// Held open for the child's lifetime: the bridge exits when this pipe closes, so the app
@@ -74,7 +83,9 @@ impl App {
             Ok(line) => line,
             Err(_) => return Err(fail(&mut child, format!("no answer within {} s", START_TIMEOUT.as_secs()))),
         };
-        let port = line.strip_prefix("kiln-wsgi-port ").and_then(|p| p.trim().parse::<u16>().ok());
+        // `kiln-wsgi-port PORT SERVER VERSION`
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let port = words.get(1).and_then(|p| p.parse::<u16>().ok()).filter(|_| words[0] == "kiln-wsgi-port");
         let (Some(port), Some(stdin)) = (port, stdin) else {
             let why = match child.wait() {
                 Ok(status) => format!("{python} {status}"),
@@ -82,35 +93,42 @@ impl App {
             };
             return Err(fail(&mut child, why));
         };
-        Ok(App { port, child: Mutex::new(child), _stdin: stdin })
+        let server = words[2..].join(" ");
+        if server.starts_with("wsgiref") {
+            eprintln!("kiln serve: warning: {python} has neither waitress nor gunicorn; {spec} runs on wsgiref, a development server (HTTP/1.0)");
+        }
+        Ok(App { spec: spec.to_string(), server, port, child: Mutex::new(child), _stdin: stdin })
     }
 
-    /// Passes a request to the app and returns its response (502/504 when it cannot answer).
-    pub fn forward(&self, req: &Request) -> Response {
-        match self.exchange(req) {
-            Ok(resp) => resp,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                Response::text(504, "the WSGI app did not answer in time\n")
+    /// Passes a request to the app and streams its response back (502/504 when it cannot answer).
+    pub async fn forward(&self, req: &Parts, body: Bytes, remote: std::net::SocketAddr) -> Response<Body> {
+        let mut upstream = Request::new(Full::new(body));
+        *upstream.method_mut() = req.method.clone();
+        *upstream.uri_mut() = req.uri.path_and_query().map_or_else(|| "/".into(), |p| p.as_str().to_string()).parse().unwrap_or_default();
+        *upstream.headers_mut() = upstream_headers(&req.headers, remote);
+        let exchange = async {
+            let stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).await?;
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
+            tokio::spawn(conn);
+            send.send_request(upstream).await.map_err(io::Error::other)
+        };
+        match tokio::time::timeout(APP_TIMEOUT, exchange).await {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                parts.headers = downstream_headers(parts.headers);
+                Response::from_parts(parts, body.map_err(io::Error::other).boxed())
             }
-            Err(e) => {
-                let exited = self.child.lock().ok().and_then(|mut c| c.try_wait().ok().flatten());
-                match exited {
-                    Some(status) => Response::text(502, &format!("the WSGI app is not running ({status})\n")),
-                    None => Response::text(502, &format!("the WSGI app failed: {e}\n")),
-                }
-            }
+            Err(_) => text(504, "the WSGI app did not answer in time\n"),
+            Ok(Err(e)) => match self.exited() {
+                Some(status) => text(502, format!("the WSGI app is not running ({status})\n")),
+                None => text(502, format!("the WSGI app failed: {e}\n")),
+            },
         }
     }
 
-    fn exchange(&self, req: &Request) -> io::Result<Response> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(APP_TIMEOUT))?;
-        s.set_write_timeout(Some(APP_TIMEOUT))?;
-        s.write_all(&request_bytes(req))?;
-        let mut raw = Vec::new();
-        (&mut s).take(MAX_RESPONSE + 64 * 1024).read_to_end(&mut raw)?;
-        parse_response(&raw, req.method == "HEAD").ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed response"))
+    fn exited(&self) -> Option<String> {
+        let status = self.child.lock().ok()?.try_wait().ok()??;
+        Some(status.to_string())
     }
 }
 
@@ -123,9 +141,9 @@ impl Drop for App {
     }
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones the
-/// proxy sets itself.
-fn hop_by_hop(name: &str, listed: &[String]) -> bool {
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), those its
+/// Connection header lists, and `expect` (kiln serve has answered it).
+fn hop_by_hop(headers: &HeaderMap) -> impl Fn(&HeaderName) -> bool {
     const HOP: [&str; 10] = [
         "connection",
         "keep-alive",
@@ -138,132 +156,79 @@ fn hop_by_hop(name: &str, listed: &[String]) -> bool {
         "upgrade",
         "expect",
     ];
-    let lower = name.to_ascii_lowercase();
-    HOP.contains(&lower.as_str()) || listed.contains(&lower)
+    let listed: Vec<String> =
+        headers.get_all(header::CONNECTION).iter().flat_map(|v| v.to_str().unwrap_or("").split(',')).map(|t| t.trim().to_ascii_lowercase()).collect();
+    move |name| HOP.contains(&name.as_str()) || listed.iter().any(|l| l == name.as_str())
 }
 
-fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
-    headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect()
-}
-
-/// The request as the bridge gets it: HTTP/1.0, one request per connection, the body already
-/// de-chunked with its length, the client's address in X-Kiln-Remote-Addr. Header names with
-/// `_` are dropped (as nginx does): WSGI turns `-` into `_`, so `X_Kiln_Remote_Addr` would
-/// otherwise pose as the proxy's own header.
-fn request_bytes(req: &Request) -> Vec<u8> {
-    let listed = connection_tokens(&req.headers);
-    let mut out = format!("{} {} HTTP/1.0\r\n", req.method, req.target).into_bytes();
-    for (name, value) in &req.headers {
-        if hop_by_hop(name, &listed)
-            || name.contains('_')
-            || name.eq_ignore_ascii_case("content-length")
-            || name.eq_ignore_ascii_case("x-kiln-remote-addr")
-        {
-            continue;
+/// The request's headers as the app gets them: one request per connection, the body's length
+/// set by the proxy, the client's address in X-Kiln-Remote-Addr. Header names with `_` are
+/// dropped (as nginx does): WSGI turns `-` into `_`, so `X_Kiln_Remote_Addr` would otherwise pose
+/// as the proxy's own header.
+fn upstream_headers(headers: &HeaderMap, remote: std::net::SocketAddr) -> HeaderMap {
+    let hop = hop_by_hop(headers);
+    let mut out = HeaderMap::new();
+    for (name, value) in headers {
+        if !(hop(name) || name.as_str().contains('_') || name == header::CONTENT_LENGTH || name == "x-kiln-remote-addr") {
+            out.append(name, value.clone());
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("X-Kiln-Remote-Addr: {}\r\n", req.remote.ip()).as_bytes());
-    if !req.body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH") {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", req.body.len()).as_bytes());
-    }
-    out.extend_from_slice(b"Connection: close\r\n\r\n");
-    out.extend_from_slice(&req.body);
+    out.insert("x-kiln-remote-addr", HeaderValue::from_str(&remote.ip().to_string()).unwrap_or(HeaderValue::from_static("")));
+    out.insert(header::CONNECTION, HeaderValue::from_static("close"));
     out
 }
 
-/// Parses the bridge's response (read to end of stream). Drops hop-by-hop headers and the
-/// bridge's Date and Server (kiln serve writes its own); keeps the app's Content-Length only for
-/// HEAD, where it describes the body a GET would get.
-fn parse_response(raw: &[u8], head: bool) -> Option<Response> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let text = std::str::from_utf8(&raw[..end]).ok()?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next()?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
+/// The app's response headers without hop-by-hop ones and the app server's Date and Server
+/// (kiln serve sends its own). Content-Length stays: the body is streamed with that length.
+fn downstream_headers(mut headers: HeaderMap) -> HeaderMap {
+    let hop = hop_by_hop(&headers);
+    let drop: Vec<HeaderName> = headers.keys().filter(|n| hop(n) || *n == header::DATE || *n == header::SERVER).cloned().collect();
+    for name in drop {
+        headers.remove(name);
     }
-    let status: u16 = parts.next()?.parse().ok().filter(|s| (100..600).contains(s))?;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut length: Option<usize> = None;
-    for line in lines {
-        let (name, value) = line.split_once(':')?;
-        let value = value.trim();
-        headers.push((name.to_string(), value.to_string()));
-        if name.eq_ignore_ascii_case("content-length") {
-            length = value.parse().ok();
-        }
-    }
-    let listed = connection_tokens(&headers);
-    headers.retain(|(n, _)| {
-        !(hop_by_hop(n, &listed)
-            || n.eq_ignore_ascii_case("date")
-            || n.eq_ignore_ascii_case("server")
-            || (n.eq_ignore_ascii_case("content-length") && !head))
-    });
-    let mut body = raw[end + 4..].to_vec();
-    if let Some(n) = length {
-        body.truncate(n);
-    }
-    if head {
-        body.clear();
-    }
-    let mut resp = Response::new(status);
-    resp.headers = headers;
-    Some(resp.body(body))
+    headers
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn requests_lose_hop_by_hop_and_spoofable_headers() {
-        let req = Request {
-            method: "POST".into(),
-            target: "/cart?x=1".into(),
-            minor: 1,
-            headers: [
-                ("Host", "shop"),
-                ("Connection", "keep-alive, X-Secret"),
-                ("X-Secret", "1"),
-                ("Transfer-Encoding", "chunked"),
-                ("X-Kiln-Remote-Addr", "6.6.6.6"),
-                ("X_Kiln_Remote_Addr", "6.6.6.6"),
-                ("Cookie", "a=b"),
-            ]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-            body: b"q=1".to_vec(),
-            remote: "10.1.2.3:5555".parse().unwrap(),
-        };
-        let text = String::from_utf8(request_bytes(&req)).unwrap();
-        assert_eq!(
-            text,
-            "POST /cart?x=1 HTTP/1.0\r\nHost: shop\r\nCookie: a=b\r\nX-Kiln-Remote-Addr: 10.1.2.3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nq=1"
-        );
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap())).collect()
+    }
+
+    fn names(h: &HeaderMap) -> Vec<String> {
+        h.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap())).collect()
     }
 
     #[test]
-    fn responses_are_reframed() {
-        let raw = b"HTTP/1.0 201 Created\r\nDate: x\r\nServer: WSGIServer/0.2\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello, extra";
-        let r = parse_response(raw, false).unwrap();
-        assert_eq!(r.status, 201);
-        assert_eq!(r.headers, [("Set-Cookie".to_string(), "a=1".to_string()), ("Set-Cookie".to_string(), "b=2".to_string())]);
-        assert!(matches!(r.body, super::super::http::Body::Bytes(ref b) if b == b"hello"));
-        let h = parse_response(raw, true).unwrap();
-        assert!(h.headers.iter().any(|(n, v)| n == "Content-Length" && v == "5"));
-        assert!(parse_response(b"garbage", false).is_none());
+    fn requests_lose_hop_by_hop_and_spoofable_headers() {
+        let h = map(&[
+            ("Host", "shop"),
+            ("Connection", "keep-alive, X-Secret"),
+            ("X-Secret", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Length", "3"),
+            ("X-Kiln-Remote-Addr", "6.6.6.6"),
+            ("X_Kiln_Remote_Addr", "6.6.6.6"),
+            ("Cookie", "a=b"),
+        ]);
+        let out = upstream_headers(&h, "10.1.2.3:5555".parse().unwrap());
+        assert_eq!(names(&out), ["host: shop", "cookie: a=b", "x-kiln-remote-addr: 10.1.2.3", "connection: close"]);
+    }
+
+    #[test]
+    fn responses_keep_their_length_and_lose_the_servers_headers() {
+        let h = map(&[
+            ("Date", "x"),
+            ("Server", "waitress"),
+            ("Set-Cookie", "a=1"),
+            ("Content-Length", "5"),
+            ("Connection", "close"),
+            ("Keep-Alive", "5"),
+        ]);
+        let mut h = h;
+        h.append("set-cookie", HeaderValue::from_static("b=2"));
+        assert_eq!(names(&downstream_headers(h)), ["set-cookie: a=1", "set-cookie: b=2", "content-length: 5"]);
     }
 }

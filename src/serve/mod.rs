@@ -1,20 +1,28 @@
 //! The preview server (`kiln serve`) for a dist that serves it the way production will: static
-//! files in Assetman's three URL forms and by versioned filename, with immutable caching, ETags
-//! and precompressed twins, and (with `--app`) the dist's own WSGI app for every other path.
+//! files in Assetman's three URL forms and by versioned filename, with immutable caching, ETags,
+//! precompressed twins and byte ranges, reloaded when the dist is rebuilt; and (with `--app`) the
+//! dist's own WSGI app for every other path.
 
 pub mod app;
 pub mod http;
 pub mod site;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::io::{Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::io::AsyncReadExt;
 
 use crate::fsutil;
 use app::App;
-use http::{Body, Handler, Limits, Request, Response};
-use site::{Route, Site};
+use http::{full, text, Body, Limits};
+use site::{Live, Route, Served};
 
 /// What to serve, and how.
 #[derive(Debug, Clone)]
@@ -61,13 +69,12 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
     if !args.dist.is_dir() {
         return Err(ServeError::NotADir(fsutil::display(&args.dist)));
     }
-    let static_root = args.dist.join(&args.static_dir);
-    let manifest = args.dist.join(&args.manifest);
-    let manifest = manifest.is_file().then_some(manifest);
-    let site = Site::load(&static_root, manifest.as_deref(), prefix)?;
+    let live = Live::load(&args.dist, &args.static_dir, &args.manifest, prefix)?;
     let addr = format!("{}:{}", args.bind, args.port);
-    let listener = TcpListener::bind(&addr).map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Listen { addr: addr.clone(), source })?;
+    let listen_error = |source| ServeError::Listen { addr: addr.clone(), source };
+    let listener = std::net::TcpListener::bind(&addr).map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
+    listener.set_nonblocking(true).map_err(listen_error)?;
     let app = match &args.app {
         Some(spec) => {
             let dist = fsutil::absolute_lexical(&args.dist).map_err(site::SiteError::from)?;
@@ -75,15 +82,16 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
         }
         None => None,
     };
-    let what = match &manifest {
-        Some(m) => format!("{} assets and {} blocks from {}", site.asset_count(), site.block_count(), fsutil::display(m)),
-        None => "no manifest: unversioned files only".to_string(),
+    let site = live.current();
+    let what = match live.has_manifest() {
+        true => format!("{} assets and {} blocks from {}", site.asset_count(), site.block_count(), fsutil::display(&args.dist.join(&args.manifest))),
+        false => "no manifest: unversioned files only".to_string(),
     };
     println!(
         "kiln serve: http://{local}/ — {} files under {prefix} from {} ({what}){}",
         site.file_count(),
-        fsutil::display(&static_root),
-        args.app.as_ref().map(|a| format!("; other paths: {a}")).unwrap_or_default()
+        fsutil::display(&args.dist.join(&args.static_dir)),
+        app.as_ref().map(|a| format!("; other paths: {} on {}", a.spec, a.server)).unwrap_or_default()
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -94,81 +102,217 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
         log: !args.quiet,
         ..Limits::default()
     };
-    let handler = Arc::new(Kiln { site, app, prefix: prefix.to_string() });
-    let e = http::run(listener, handler, limits);
+    let kiln = Arc::new(Kiln { live, app, prefix: prefix.to_string(), limits: limits.clone() });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(listen_error)?;
+    let e = runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        http::run(listener, limits, move |req, remote| Arc::clone(&kiln).handle(req, remote)).await
+    });
     Err(ServeError::Listen { addr: local.to_string(), source: e })
 }
 
 struct Kiln {
-    site: Site,
+    live: Live,
     app: Option<App>,
     prefix: String,
+    limits: Limits,
 }
 
-impl Handler for Kiln {
-    fn handle(&self, req: &Request) -> Response {
-        if let Some(rest) = req.path().strip_prefix(self.prefix.as_str()) {
-            return self.static_file(req, rest);
+fn not_found() -> Response<Body> {
+    with(text(404, "404 Not Found\n"), &[("x-content-type-options", "nosniff")])
+}
+
+fn with(mut r: Response<Body>, headers: &[(&'static str, &str)]) -> Response<Body> {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            r.headers_mut().append(*name, v);
         }
-        match &self.app {
-            Some(app) => app.forward(req),
-            None => not_found(),
+    }
+    r
+}
+
+/// Small bodies are read at once (one read, on the worker: the page cache answers it in
+/// microseconds); larger ones are streamed in chunks of this size.
+const INLINE_BODY: u64 = 64 * 1024;
+
+impl Kiln {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+        let started = self.limits.log.then(Instant::now);
+        let (parts, body) = req.into_parts();
+        let tokens =
+            parts.headers.get_all(header::CONNECTION).iter().flat_map(|v| v.to_str().unwrap_or("").split(',')).map(|t| t.trim().to_ascii_lowercase());
+        let tokens: Vec<String> = tokens.collect();
+        let mut keep = match parts.version {
+            hyper::Version::HTTP_10 => tokens.iter().any(|t| t == "keep-alive"),
+            _ => !tokens.iter().any(|t| t == "close"),
+        };
+        // A chunked body may end anywhere: the connection ends with its response.
+        keep &= !parts.headers.contains_key(header::TRANSFER_ENCODING);
+        // The body is read whole first (within the limits), before anything else is decided.
+        let body = match body.is_end_stream() {
+            true => Ok(Bytes::new()),
+            false => match tokio::time::timeout(self.limits.timeout, Limited::new(body, self.limits.body).collect()).await {
+                Ok(Ok(body)) => Ok(body.to_bytes()),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(text(413, "request body too large\n")),
+                Ok(Err(_)) => Err(text(400, "malformed request body\n")),
+                Err(_) => Err(text(408, "request body not received in time\n")),
+            },
+        };
+        keep &= body.is_ok();
+        let mut resp = match body {
+            Ok(body) => match (parts.uri.path().strip_prefix(self.prefix.as_str()), &self.app) {
+                (Some(rest), _) => self.static_file(&parts, rest),
+                (None, Some(app)) => app.forward(&parts, body, remote).await,
+                (None, None) => not_found(),
+            },
+            Err(refused) => refused,
+        };
+        let h = resp.headers_mut();
+        h.insert(header::SERVER, HeaderValue::from_static("kiln"));
+        h.insert(header::CONNECTION, HeaderValue::from_static(if keep { "keep-alive" } else { "close" }));
+        if let Some(started) = started {
+            let len = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            eprintln!("{} \"{} {}\" {} {len} {ms:.1}ms", remote.ip(), parts.method, parts.uri, resp.status().as_u16());
         }
+        resp
+    }
+
+    /// Everything under the prefix belongs to the static files: a 404 here never falls through
+    /// to the app, so a refused path cannot reach it either.
+    fn static_file(&self, req: &hyper::http::request::Parts, raw: &str) -> Response<Body> {
+        if req.method != Method::GET && req.method != Method::HEAD {
+            return with(text(405, "405 Method Not Allowed\n"), &[("allow", "GET, HEAD")]);
+        }
+        let Some(rel) = site::clean_path(raw) else { return not_found() };
+        // A file gone since its dist was loaded means a newer dist replaced it: once more, from that.
+        for _ in 0..2 {
+            match self.live.current().route(&rel) {
+                Route::NotFound => break,
+                Route::Fallback { content_type, body, parts } => {
+                    let headers = [("content-type", content_type.as_str()), ("cache-control", "no-cache"), ("x-content-type-options", "nosniff")];
+                    return with(with(Response::new(full(body)), &headers), &[("x-kiln-fallback", &parts.join(", "))]);
+                }
+                Route::File(s) => match file_response(req, &s) {
+                    Ok(r) => return r,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(_) => break,
+                },
+            }
+        }
+        not_found()
     }
 }
 
-fn not_found() -> Response {
-    Response::text(404, "404 Not Found\n").header("X-Content-Type-Options", "nosniff")
+/// A static file's response: its negotiated twin, conditional (304) and ranged (206, 416).
+fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Result<Response<Body>> {
+    let header = |name: header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let names: Vec<&str> = s.twins.iter().map(|(e, _)| *e).collect();
+    let encoding = site::negotiate(header(header::ACCEPT_ENCODING), &names);
+    let etag = s.version.as_deref().map(|v| site::etag(v, encoding));
+    let mut resp = Response::new(full(Bytes::new()));
+    resp = with(resp, &[("etag", etag.as_deref().unwrap_or("")), ("cache-control", s.cache.header())]);
+    if etag.is_none() {
+        resp.headers_mut().remove(header::ETAG);
+    }
+    if !s.twins.is_empty() {
+        resp = with(resp, &[("vary", "Accept-Encoding")]);
+    }
+    if let (Some(inm), Some(v)) = (header(header::IF_NONE_MATCH), &s.version) {
+        if site::none_match(inm, v) {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            return Ok(resp);
+        }
+    }
+    let path = match encoding {
+        Some(e) => s.twins.iter().find(|(n, _)| *n == e).map_or(&s.path, |(_, p)| p),
+        None => &s.path,
+    };
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let (len, modified) = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+    let last_modified = httpdate::fmt_http_date(modified);
+    resp = with(resp, &[("last-modified", &last_modified), ("accept-ranges", "bytes")]);
+    let since = header(header::IF_MODIFIED_SINCE).and_then(|d| httpdate::parse_http_date(d).ok());
+    if header(header::IF_NONE_MATCH).is_none() && since.is_some_and(|t| t >= httpdate::parse_http_date(&last_modified).unwrap_or(modified)) {
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(resp);
+    }
+    resp = with(resp, &[("content-type", &s.content_type), ("x-content-type-options", "nosniff")]);
+    if let Some(e) = encoding {
+        resp = with(resp, &[("content-encoding", e)]);
+    }
+    // If-Range: the range is of the representation the client has, or the whole one is sent.
+    let current = |v: &str| etag.as_deref() == Some(v) || v == last_modified;
+    let range = header(header::RANGE).filter(|_| header(header::IF_RANGE).is_none_or(current));
+    let (start, count) = match range.and_then(|r| byte_range(r, len)) {
+        None => (0, len),
+        Some(Some((start, end))) => {
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            resp = with(resp, &[("content-range", &format!("bytes {start}-{end}/{len}"))]);
+            (start, end - start + 1)
+        }
+        Some(None) => {
+            *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            return Ok(with(resp, &[("content-range", &format!("bytes */{len}")), ("content-length", "0")]));
+        }
+    };
+    resp = with(resp, &[("content-length", &count.to_string())]);
+    if req.method == Method::HEAD || count == 0 {
+        return Ok(resp);
+    }
+    *resp.body_mut() = if count <= INLINE_BODY {
+        let mut bytes = vec![0; count as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, start)?;
+        full(bytes)
+    } else {
+        file.seek(SeekFrom::Start(start))?;
+        let file = tokio::fs::File::from_std(file).take(count);
+        tower_http::services::fs::AsyncReadBody::with_capacity(file, INLINE_BODY as usize).boxed()
+    };
+    Ok(resp)
 }
 
-impl Kiln {
-    /// Everything under the prefix belongs to the static files: a 404 here never falls through
-    /// to the app, so a refused path cannot reach it either.
-    fn static_file(&self, req: &Request, raw: &str) -> Response {
-        if req.method != "GET" && req.method != "HEAD" {
-            return Response::text(405, "405 Method Not Allowed\n").header("Allow", "GET, HEAD");
+/// The one byte range `bytes=a-b`, `bytes=a-` or `bytes=-n` asks for of `len` bytes: `None` to
+/// send the whole (another unit, several ranges or a malformed header: RFC 9110 §14.2 lets a
+/// server ignore them), `Some(None)` when it is unsatisfiable (416), else the first and last byte.
+pub fn byte_range(header: &str, len: u64) -> Option<Option<(u64, u64)>> {
+    let (first, last) = header.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let number = |s: &str| Some(s.trim()).filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?.parse::<u64>().ok();
+    Some(if first.trim().is_empty() {
+        // The last n bytes.
+        let n = number(last)?;
+        (n > 0 && len > 0).then(|| (len.saturating_sub(n), len - 1))
+    } else {
+        let start = number(first)?;
+        let end = if last.trim().is_empty() { u64::MAX } else { number(last)? };
+        if end < start {
+            return None;
         }
-        let Some(rel) = site::clean_path(raw) else { return not_found() };
-        match self.site.route(&rel) {
-            Route::NotFound => not_found(),
-            Route::Fallback { content_type, body, parts } => Response::new(200)
-                .header("Content-Type", content_type)
-                .header("Cache-Control", "no-cache")
-                .header("X-Content-Type-Options", "nosniff")
-                .header("X-Kiln-Fallback", parts.join(", "))
-                .body(body),
-            Route::File(s) => {
-                let names: Vec<&str> = s.twins.iter().map(|(e, _)| *e).collect();
-                let encoding = site::negotiate(req.header("accept-encoding"), &names);
-                let mut resp = Response::new(200);
-                if let Some(v) = &s.version {
-                    resp = resp.header("ETag", site::etag(v, encoding));
-                }
-                resp = resp.header("Cache-Control", s.cache.header());
-                if !s.twins.is_empty() {
-                    resp = resp.header("Vary", "Accept-Encoding");
-                }
-                if let (Some(inm), Some(v)) = (req.header("if-none-match"), &s.version) {
-                    if site::none_match(inm, v) {
-                        resp.status = 304;
-                        return resp;
-                    }
-                }
-                let path: &Path = match encoding {
-                    Some(e) => s.twins.iter().find(|(n, _)| *n == e).map_or(&s.path, |(_, p)| p),
-                    None => &s.path,
-                };
-                let file = match std::fs::File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
-                    Ok(f) => f,
-                    Err(_) => return not_found(),
-                };
-                resp = resp.header("Content-Type", s.content_type).header("X-Content-Type-Options", "nosniff");
-                if let Some(e) = encoding {
-                    resp = resp.header("Content-Encoding", e);
-                }
-                resp.body = Body::File(file.0, file.1);
-                resp
-            }
+        (start < len).then(|| (start, end.min(len - 1)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range("bytes=0-9", 100), Some(Some((0, 9))));
+        assert_eq!(byte_range("bytes=90-", 100), Some(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-10", 100), Some(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-1000", 100), Some(Some((0, 99))));
+        assert_eq!(byte_range("bytes=50-1000", 100), Some(Some((50, 99))));
+        for unsatisfiable in ["bytes=100-", "bytes=100-200", "bytes=-0"] {
+            assert_eq!(byte_range(unsatisfiable, 100), Some(None), "{unsatisfiable}");
+        }
+        assert_eq!(byte_range("bytes=0-", 0), Some(None));
+        for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=5-1", "bytes=-", "bytes=a-b", "bytes=+1-2", "bytes=1"] {
+            assert_eq!(byte_range(ignored, 100), None, "{ignored}");
         }
     }
 }

@@ -1,12 +1,21 @@
 //! What `kiln serve` serves under its prefix: the dist's static files, addressed the three
 //! Assetman ways (design.md §4) and by their filename-style versioned paths, through the manifest.
 //!
-//! The servable files are listed once, at start-up, by the same sorted, symlink-refusing walk the
-//! build uses (`fsutil::walk`): a request is answered from that list, so no request path is ever
-//! joined onto the file system, and a symlink that leads out of the static root is not in it.
+//! The servable files are listed when the dist is loaded, by the same sorted, symlink-refusing walk
+//! the build uses (`fsutil::walk`): a request is answered from that list, so no request path is
+//! ever joined onto the file system, and a symlink that leads out of the static root is not in it.
+//!
+//! [`Live`] reloads the dist when its manifest or static root is replaced (`kiln build` swaps the
+//! whole dist in with a rename). A load reads the dist through an open handle on its directory
+//! (`/proc/self/fd/N`), so each loaded [`Site`] keeps naming the files of the dist it listed even
+//! after a newer one is renamed over its path: a request takes one `Arc<Site>` and is answered
+//! wholly from it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use crate::fsutil::{self, EntryKind, FsError};
 use crate::manifest::{self, Manifest, MergeError};
@@ -43,7 +52,7 @@ pub struct Served {
     /// Its path under the static root.
     pub rel: String,
     pub path: PathBuf,
-    pub content_type: &'static str,
+    pub content_type: String,
     pub cache: Cache,
     /// The manifest version of its content, when the manifest knows it (the ETag).
     pub version: Option<String>,
@@ -57,7 +66,7 @@ pub enum Route {
     /// A block whose compiled file is missing or not the requested version, answered from its
     /// constituents (listed, in order, for the `X-Kiln-Fallback` header).
     Fallback {
-        content_type: &'static str,
+        content_type: String,
         body: Vec<u8>,
         parts: Vec<String>,
     },
@@ -69,6 +78,8 @@ pub enum Route {
 const ENCODINGS: [(&str, &str); 3] = [("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz")];
 
 pub struct Site {
+    /// The dist directory it was read through, held open so its paths keep naming that dist.
+    _dir: Option<File>,
     prefix: String,
     /// Servable files: path under the static root → file to open.
     files: HashMap<String, PathBuf>,
@@ -80,8 +91,9 @@ pub struct Site {
 }
 
 impl Site {
-    /// Lists `static_root` and reads the manifest (`None`: serve files as they are, unversioned).
-    pub fn load(static_root: &Path, manifest_file: Option<&Path>, prefix: &str) -> Result<Site, SiteError> {
+    /// Lists `static_root` and reads the manifest (`None`: serve files as they are, unversioned;
+    /// else the file to read and the name to report it by).
+    pub fn load(static_root: &Path, manifest_file: Option<(&Path, &str)>, prefix: &str) -> Result<Site, SiteError> {
         let mut files = HashMap::new();
         for entry in fsutil::walk(static_root, &|_, _| false)? {
             match entry.kind {
@@ -95,7 +107,7 @@ impl Site {
             }
         }
         let manifest = match manifest_file {
-            Some(p) => manifest::parse(&fsutil::display(p), &fsutil::read(p)?)?,
+            Some((p, shown)) => manifest::parse(shown, &fsutil::read(p)?)?,
             None => Manifest::default(),
         };
         Ok(Site::new(files, manifest, prefix))
@@ -116,7 +128,7 @@ impl Site {
             let hash = key.rsplit(':').next().unwrap_or(key);
             blocks_by_hash.entry(hash.to_string()).or_default().push(key.clone());
         }
-        Site { prefix: prefix.to_string(), files, manifest, versioned, blocks_by_hash }
+        Site { _dir: None, prefix: prefix.to_string(), files, manifest, versioned, blocks_by_hash }
     }
 
     pub fn asset_count(&self) -> usize {
@@ -232,6 +244,98 @@ impl Site {
     }
 }
 
+/// What identifies a loaded dist on disk: the static root's inode and the manifest's inode, size
+/// and mtime (`None`: missing). Both change when `kiln build` swaps in a new dist; an in-place
+/// update (`kiln assetman-compile`) renames the manifest over its old self last.
+type Identity = [Option<(u64, u64, u64, i64, i64)>; 2];
+
+fn identity(static_root: &Path, manifest: &Path) -> Identity {
+    let stat = |p: &Path, whole: bool| {
+        let m = std::fs::metadata(p).ok()?;
+        Some(if whole { (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()) } else { (m.dev(), m.ino(), 0, 0, 0) })
+    };
+    [stat(static_root, false), stat(manifest, true)]
+}
+
+/// The dist as it is on disk now: each [`Live::current`] checks its identity (two stats) and
+/// reloads it when it changed.
+pub struct Live {
+    dist: PathBuf,
+    static_dir: PathBuf,
+    manifest: PathBuf,
+    prefix: String,
+    /// The static root and the manifest under `dist`, whose identity each request checks.
+    paths: (PathBuf, PathBuf),
+    current: RwLock<(Identity, Arc<Site>)>,
+}
+
+impl Live {
+    /// Loads the dist (an error here is fatal; later, a dist that does not load is reported and
+    /// the previous one kept).
+    pub fn load(dist: &Path, static_dir: &Path, manifest: &Path, prefix: &str) -> Result<Live, SiteError> {
+        let (dist, static_dir, manifest) = (dist.to_path_buf(), static_dir.to_path_buf(), manifest.to_path_buf());
+        let paths = (dist.join(&static_dir), dist.join(&manifest));
+        let mut live = Live {
+            dist,
+            static_dir,
+            manifest,
+            prefix: prefix.to_string(),
+            paths,
+            current: RwLock::new(([None, None], Arc::new(Site::new(HashMap::new(), Manifest::default(), prefix)))),
+        };
+        live.current = RwLock::new(live.open()?);
+        Ok(live)
+    }
+
+    fn open(&self) -> Result<(Identity, Arc<Site>), SiteError> {
+        let dir = File::open(&self.dist).map_err(|e| FsError::io(&self.dist, e))?;
+        let fd = Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&dir).to_string());
+        let base = if fd.is_dir() { fd } else { self.dist.clone() };
+        let id = identity(&base.join(&self.static_dir), &base.join(&self.manifest));
+        let manifest = base.join(&self.manifest);
+        let shown = fsutil::display(&self.dist.join(&self.manifest));
+        let mut site = Site::load(&base.join(&self.static_dir), manifest.is_file().then_some((manifest.as_path(), shown.as_str())), &self.prefix)?;
+        site._dir = Some(dir);
+        Ok((id, Arc::new(site)))
+    }
+
+    /// The site to answer one request from.
+    pub fn current(&self) -> Arc<Site> {
+        let id = identity(&self.paths.0, &self.paths.1);
+        let read = |l: &RwLock<(Identity, Arc<Site>)>| l.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let (seen, site) = read(&self.current);
+        if seen == id {
+            return site;
+        }
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if cur.0 != id {
+            match self.open() {
+                Ok(loaded) => {
+                    eprintln!(
+                        "kiln serve: reloaded {} ({} files, {} assets, {} blocks)",
+                        fsutil::display(&self.dist),
+                        loaded.1.file_count(),
+                        loaded.1.asset_count(),
+                        loaded.1.block_count()
+                    );
+                    *cur = loaded;
+                }
+                // Half-written by hand, or mid-swap: keep serving the last good one, and try
+                // again when it changes.
+                Err(e) => {
+                    eprintln!("kiln serve: {e}; still serving the dist loaded before");
+                    cur.0 = id;
+                }
+            }
+        }
+        cur.1.clone()
+    }
+
+    pub fn has_manifest(&self) -> bool {
+        self.dist.join(&self.manifest).is_file()
+    }
+}
+
 fn extension(path: &str) -> &str {
     let name = path.rsplit('/').next().unwrap_or(path);
     match name.rfind('.') {
@@ -240,43 +344,23 @@ fn extension(path: &str) -> &str {
     }
 }
 
-/// Content-Type by extension, for every kind of file a dist holds.
-pub fn content_type(path: &str) -> &'static str {
-    match extension(path).to_ascii_lowercase().as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" | "cjs" => "text/javascript; charset=utf-8",
-        "json" | "map" => "application/json",
-        "webmanifest" => "application/manifest+json",
-        "txt" => "text/plain; charset=utf-8",
-        "csv" => "text/csv; charset=utf-8",
-        "md" => "text/markdown; charset=utf-8",
+/// Content-Type by extension: mime_guess's table, corrected where browsers expect otherwise, with
+/// the charset of text (dists are UTF-8).
+pub fn content_type(path: &str) -> String {
+    let ext = extension(path).to_ascii_lowercase();
+    let mime = match ext.as_str() {
+        "js" | "mjs" | "cjs" => "text/javascript",
+        "map" => "application/json",
         "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "ico" => "image/x-icon",
-        "bmp" => "image/bmp",
         "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "ttf" => "font/ttf",
         "otf" => "font/otf",
-        "eot" => "application/vnd.ms-fontobject",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "mp3" => "audio/mpeg",
-        "ogg" => "audio/ogg",
-        "wav" => "audio/wav",
-        "gz" => "application/gzip",
         "br" => "application/x-brotli",
         "zst" => "application/zstd",
-        "zip" => "application/zip",
-        _ => "application/octet-stream",
+        _ => mime_guess::from_ext(&ext).first_raw().unwrap_or("application/octet-stream"),
+    };
+    match mime.starts_with("text/") {
+        true => format!("{mime}; charset=utf-8"),
+        false => mime.to_string(),
     }
 }
 
@@ -349,7 +433,7 @@ pub fn negotiate<'a>(accept: Option<&str>, available: &[&'a str]) -> Option<&'a 
     let mut best: Option<(&'a str, f32)> = None;
     for &c in available {
         let q = q_of(c);
-        if q > 0.0 && best.map_or(true, |(_, b)| q > b) {
+        if q > 0.0 && best.is_none_or(|(_, b)| q > b) {
             best = Some((c, q));
         }
     }

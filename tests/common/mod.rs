@@ -125,7 +125,8 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 
 /// Bazel tests: what a workspace copy needs (the checkout's Bazel files, the rules, the example,
 /// the offline stand-ins), and where its dist is built.
-pub const WS_FILES: &[&str] = &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", ".bazelrc", ".bazelignore"];
+pub const WS_FILES: &[&str] =
+    &["WORKSPACE", "WORKSPACE.bzlmod", "MODULE.bazel", "BUILD.bazel", "Cargo.toml", "Cargo.lock", ".bazelrc", ".bazelignore"];
 pub const WS_DIRS: &[&str] = &["rules", "examples", "tests/offline"];
 pub const DIST: &str = "bazel-bin/examples/shop/dist";
 
@@ -195,4 +196,36 @@ pub fn assert_asok_blog_layout(dist: &Path) {
         assert!(files.iter().any(|f| f == must), "no {must}: {files:?}");
     }
     assert!(!files.iter().any(|k| k.ends_with(".br") || k.ends_with(".gz") || k.ends_with(".zst")), "twins in an asok dist");
+}
+
+/// Starts `cmd` as the leader of its own process group, so that [`kill_group`] also stops what it
+/// starts (a server's worker processes).
+pub fn spawn_group(cmd: &mut Command) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Kills the process group a [`spawn_group`] child leads (TERM, then KILL), and reaps the child.
+pub fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    for _ in 0..50 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The path of the first stylesheet under `/s/` that an HTML page links (quoted or not).
+pub fn first_static_css(page: &str) -> Option<String> {
+    page.match_indices("/s/").find_map(|(i, _)| {
+        let rest = &page[i..];
+        let end = rest.find(|c: char| c == '"' || c == '\'' || c == '>' || c.is_whitespace()).unwrap_or(rest.len());
+        let url = &rest[..end];
+        url.ends_with(".css").then(|| url.to_string())
+    })
 }

@@ -30,12 +30,13 @@
         builder = "/bin/sh";
         doCheck = attrs.doCheck or false;
         args = [ "-c" (prologue + ''
+          runHook() { :; }
           if [ -n "''${src-}" ]; then cp -R "$src" source; chmod -R u+w source; cd source; fi
           eval "''${buildPhase-}"
           if [ -n "$doCheck" ]; then eval "''${checkPhase-}"; fi
           eval "''${installPhase-}"
         '') ];
-      });
+      }) // (attrs.passthru or { });
       # A shell environment only (`nix develop`); building it just records its inputs.
       mkShell = { name ? "shell", packages ? [ ], ... }:
         runCommand name { inherit packages; } ''echo "$packages" > $out'';
@@ -50,14 +51,27 @@
         printf '#!/bin/sh\necho "offline stub nixpkgs: no formatter (use real nixpkgs)" >&2\nexit 1\n' > $out/bin/nixfmt
         chmod +x $out/bin/nixfmt
       '';
+      writeShellScript = name: text: runCommand name { inherit text; } ''
+        printf '#!/bin/sh\n%s\n' "$text" > $out
+        chmod +x $out
+      '';
+      # NOT a vendor directory: the lock file alone (nothing can be fetched offline).
+      importCargoLock = { lockFile, ... }: runCommand "cargo-vendor-dir" { inherit lockFile; } ''
+        mkdir -p $out
+        cp "$lockFile" $out/Cargo.lock
+      '';
       # NOT a compiler: installs the executables `cargo build --release` already put in
       # $src/<prebuiltDir> (the flake's source filter keeps them; a git flake sees them only
       # after `git add -N -f`). They are linked against the host glibc, which the sandbox has.
+      # A build that installs something else (kiln's dependencies-only build: its own
+      # installPhase) gets an empty target/ where cargo would have left its work.
       buildRustPackage = { pname, version, src, cargoLock ? { },
           prebuiltDir ? "target/release", ... }@args:
         assert cargoLock ? lockFile -> builtins.pathExists cargoLock.lockFile;
         mkDerivation (builtins.removeAttrs args [ "cargoLock" "cargoTestFlags" ] // {
           inherit prebuiltDir;
+          buildPhase = "mkdir -p target";
+        } // (if args ? installPhase then { } else {
           installPhase = ''
             mkdir -p $out/bin
             for f in "$prebuiltDir"/*; do
@@ -68,13 +82,13 @@
               exit 1
             fi
           '';
-        });
+        }));
     in {
       inherit lib;
       legacyPackages.${system} = {
-        inherit lib runCommand mkShell python3 nixfmt-rfc-style;
+        inherit lib runCommand mkShell python3 nixfmt-rfc-style writeShellScript;
         stdenv.mkDerivation = mkDerivation;
-        rustPlatform.buildRustPackage = buildRustPackage;
+        rustPlatform = { inherit buildRustPackage importCargoLock; };
       };
     };
 }
