@@ -98,7 +98,7 @@ fn build_fixture() -> std::io::Result<Fixture> {
     });
     let manifest_path = dir.path().join("manifest.json");
     std::fs::write(&manifest_path, serde_json::to_vec(&manifest)?)?;
-    let site = Site::load(&root, Some(&manifest_path), "/s/").map_err(|e| std::io::Error::other(e.to_string()))?;
+    let site = Site::load(&root, Some((&manifest_path, "manifest.json")), "/s/").map_err(|e| std::io::Error::other(e.to_string()))?;
     let root = root.canonicalize()?;
     Ok(Fixture { _dir: dir, root, site })
 }
@@ -131,7 +131,7 @@ fn run(input: &[u8]) -> Verdict {
                 inside(&fx.root, twin, &raw)?;
             }
             check(!s.rel.split('/').any(|seg| seg.starts_with('.')), || format!("{raw:?} served the hidden {:?}", s.rel))?;
-            sig.add("file").add(s.content_type).add(&s.cache.header()).bucket(s.twins.len()).add(&s.version.is_some());
+            sig.add("file").add(&s.content_type).add(&s.cache.header()).bucket(s.twins.len()).add(&s.version.is_some());
         }
     }
     Ok(sig.done())
