@@ -46,20 +46,22 @@ pub fn fail<E: Display>(errors: impl IntoIterator<Item = E>) -> ExitCode {
 /// Ends a batch action: without `keep_going`, any failure means nothing is written; with it,
 /// the good outputs are written and every failure is still listed (exit 1).
 pub fn finish_batch<E: Display>(staged: crate::fsutil::Staged, failures: Vec<E>, keep_going: bool) -> ExitCode {
-    if !failures.is_empty() && !keep_going {
-        return fail(failures);
-    }
-    if let Err(e) = staged.commit() {
-        return fail([e]);
-    }
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        fail(failures)
+    match commit_batch(staged, !failures.is_empty(), keep_going) {
+        Err(e) => fail([e]),
+        Ok(_) if failures.is_empty() => ExitCode::SUCCESS,
+        Ok(_) => fail(failures),
     }
 }
 
-/// A usage problem that clap cannot see (e.g. an output inside an input root): exit code 2.
+/// The write decision of [`finish_batch`], without the printing (the fuzz targets run it):
+/// whether the staged outputs were written.
+pub fn commit_batch(staged: crate::fsutil::Staged, failed: bool, keep_going: bool) -> Result<bool, crate::fsutil::FsError> {
+    if failed && !keep_going {
+        return Ok(false);
+    }
+    staged.commit().map(|()| true)
+}
+
 pub fn usage(message: impl Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)

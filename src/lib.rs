@@ -2,7 +2,8 @@
 //! `cmd` (each command's arguments and flow; the binaries in src/bin/ only call it), the runtime
 //! profiles (`framework`: what the engine is told to build for asok, Django, Assetman), `pipeline`
 //! (the build engine), the action modules (`minify`, `hash`, `manifest`, `webp`, `pyc`, `scan`,
-//! `assemble`, `serve`), and what they share (`fsutil`, `diag`, `cli`). Imports point down only.
+//! `assemble`, `serve`), and what they share (`fsutil`, `diag`, `cli`). Imports point down only. `fuzz` sits on
+//! top: its targets drive every parser, and only `kiln-fuzz` and tests/fuzz.rs use it.
 
 pub mod assemble;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod cmd;
 pub mod diag;
 pub mod framework;
 pub mod fsutil;
+pub mod fuzz;
 pub mod hash;
 pub mod manifest;
 pub mod minify;

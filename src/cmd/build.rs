@@ -182,20 +182,28 @@ struct BuildCommand {
 /// The arguments with `[tool.kiln]` of SRC's pyproject.toml beneath them: the file's settings
 /// come first, so every flag given on the command line (`user`, after `build`) wins.
 pub fn with_pyproject(args: BuildArgs, user: &[std::ffi::OsString]) -> Result<BuildArgs, String> {
-    use clap::CommandFactory;
-    let cmd = BuildCommand::command();
-    let known: Vec<(String, bool)> = cmd.get_arguments().filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values()))).collect();
-    let from_file = framework::pyproject::tool_kiln_args(&args.src, &known).map_err(|e| e.to_string())?;
+    let from_file = framework::pyproject::tool_kiln_args(&args.src, &known_flags()).map_err(|e| e.to_string())?;
     if from_file.is_empty() {
         return Ok(args);
     }
+    parse_with_file_flags(from_file, user)
+}
+
+/// `kiln build`'s long flags (without dashes), each with whether it takes a value.
+pub fn known_flags() -> Vec<(String, bool)> {
+    use clap::CommandFactory;
+    let cmd = BuildCommand::command();
+    cmd.get_arguments().filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values()))).collect()
+}
+
+/// The flags `[tool.kiln]` stands for, then the user's (which win).
+pub fn parse_with_file_flags(from_file: Vec<String>, user: &[std::ffi::OsString]) -> Result<BuildArgs, String> {
     let argv = std::iter::once("kiln build".into()).chain(from_file.into_iter().map(Into::into)).chain(user.iter().cloned());
     <BuildCommand as clap::Parser>::try_parse_from(argv).map(|b| b.args).map_err(|e| e.to_string())
 }
 
 /// IMAGE_OPTIMIZATION from the environment, else from the app's `.env` (read, never shipped).
 fn image_optimization(src: &Path, toggle: Toggle) -> bool {
-    let truthy = |v: &str| matches!(v.trim().trim_matches(['"', '\'']).to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
     match toggle {
         Toggle::On => true,
         Toggle::Off => false,
@@ -204,12 +212,22 @@ fn image_optimization(src: &Path, toggle: Toggle) -> bool {
                 return truthy(&v);
             }
             let Ok(text) = std::fs::read_to_string(src.join(".env")) else { return false };
-            text.lines()
-                .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
-                .rfind(|(k, _)| k.trim() == "IMAGE_OPTIMIZATION")
-                .is_some_and(|(_, v)| truthy(v.split(" #").next().unwrap_or("")))
+            dotenv_value(&text, "IMAGE_OPTIMIZATION").is_some_and(truthy)
         }
     }
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().trim_matches(['"', '\'']).to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+/// The value of `key` in a `.env` text: its last `KEY=value` line (`export ` allowed), without
+/// a trailing ` # comment`.
+pub fn dotenv_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|l| l.trim().trim_start_matches("export ").split_once('='))
+        .rfind(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.split(" #").next().unwrap_or(""))
 }
 
 pub fn main(args: BuildArgs) -> ExitCode {

@@ -32,13 +32,18 @@ struct Tools {
 pub fn tool_kiln_args(src: &Path, known: &[(String, bool)]) -> Result<Vec<String>, PyprojectError> {
     let path = src.join("pyproject.toml");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(Vec::new()) };
-    let shown = fsutil::display(&path);
-    let lines = LineIndex::new(&text);
+    tool_kiln_args_of(&text, &fsutil::display(&path), known)
+}
+
+/// [`tool_kiln_args`] of a pyproject.toml's text; `shown` names it in errors.
+pub fn tool_kiln_args_of(text: &str, shown: &str, known: &[(String, bool)]) -> Result<Vec<String>, PyprojectError> {
+    let shown = shown.to_string();
+    let lines = LineIndex::new(text);
     let at = |offset: usize, message: String| {
-        let (line, col) = lines.at(&text, offset);
+        let (line, col) = lines.at(text, offset);
         PyprojectError { path: shown.clone(), line, col, message }
     };
-    let doc: Pyproject = toml::from_str(&text).map_err(|e| at(e.span().map(|s| s.start).unwrap_or(0), e.message().to_string()))?;
+    let doc: Pyproject = toml::from_str(text).map_err(|e| at(e.span().map(|s| s.start).unwrap_or(0), e.message().to_string()))?;
     let Some(kiln) = doc.tool.and_then(|t| t.kiln) else { return Ok(Vec::new()) };
     let mut args = Vec::new();
     for (key, value) in &kiln {

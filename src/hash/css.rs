@@ -59,7 +59,7 @@ impl<'i> Visitor<'i> for Collector {
 pub fn find_refs(source: &str, filename: &str) -> Result<Vec<CssRef>, Problem> {
     check_structure(source)?;
     let options = ParserOptions { filename: filename.to_string(), error_recovery: false, ..ParserOptions::default() };
-    let mut sheet = StyleSheet::parse(source, options).map_err(diag::from_lightningcss)?;
+    let mut sheet = StyleSheet::parse(source, options).map_err(|e| diag::from_lightningcss(source, e))?;
     let mut collector = Collector { found: Vec::new() };
     let Ok(()) = sheet.visit(&mut collector);
     let lines = LineIndex::new(source);
@@ -211,7 +211,8 @@ pub fn url_token(url: &str, is_url_fn: bool) -> String {
                 quoted.push('\\');
                 quoted.push(c);
             }
-            '\n' => quoted.push_str("\\a "),
+            // Line breaks (and other controls) cannot stand in a CSS string: escape them.
+            c if c.is_control() => quoted.push_str(&format!("\\{:x} ", c as u32)),
             c => quoted.push(c),
         }
     }
@@ -280,5 +281,13 @@ mod tests {
     fn url_tokens_escape_quotes() {
         assert_eq!(url_token("a\"b.png", true), "url(\"a\\\"b.png\")");
         assert_eq!(url_token("x.css", false), "\"x.css\"");
+        // Found by the fuzzer (fuzz/regressions/css_refs/): `\c` is a form feed, which ended the
+        // rewritten string (a bad string: the stylesheet no longer parsed).
+        assert_eq!(url_token("a\u{c}b\rc\nd", true), "url(\"a\\c b\\d c\\a d\")");
+        let src = "@import url('print.\\c');";
+        let url = find_refs(src, "t.css").unwrap()[0].url.clone();
+        let again = format!("@import {};", url_token(&url, true));
+        assert_eq!(url, "print.\u{c}");
+        assert_eq!(find_refs(&again, "t.css").unwrap()[0].url, url);
     }
 }

@@ -16,9 +16,20 @@ pub fn targets(query: &str) -> Result<Targets, String> {
 pub fn minify(source: &str, name: &str, targets: Targets) -> Result<String, Problem> {
     check_structure(source)?;
     let options = ParserOptions { filename: name.to_string(), error_recovery: false, ..ParserOptions::default() };
-    let mut sheet = StyleSheet::parse(source, options).map_err(from_lightningcss)?;
-    sheet.minify(MinifyOptions { targets, ..MinifyOptions::default() }).map_err(from_lightningcss)?;
-    let out = sheet.to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() }).map_err(from_lightningcss)?;
+    let mut sheet = StyleSheet::parse(source, options).map_err(|e| from_lightningcss(source, e))?;
+    sheet.minify(MinifyOptions { targets, ..MinifyOptions::default() }).map_err(|e| from_lightningcss(source, e))?;
+    let out = sheet.to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() }).map_err(|e| from_lightningcss(source, e))?;
+    // lightningcss prints some tokens of rules it does not know so that they no longer parse
+    // (an escaped newline in an at-rule name, a `url(…)` holding `}`): refuse rather than write it.
+    let reparsed = check_structure(&out.code).is_ok()
+        && StyleSheet::parse(&out.code, ParserOptions { filename: name.to_string(), error_recovery: false, ..ParserOptions::default() }).is_ok();
+    if !reparsed {
+        return Err(Problem {
+            line: 1,
+            col: 1,
+            message: "the CSS minifier's output would not parse again (lightningcss misprints a token here); not minified".into(),
+        });
+    }
     Ok(out.code)
 }
 
@@ -101,5 +112,16 @@ mod tests {
         let e = minify("a { color: red }\nb { color: blue;\n", "a.css", t).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
         assert!(targets("not a browser query at all 999").is_err());
+    }
+
+    /// Found by the fuzzer (fuzz/regressions/minify_css/): lightningcss printed these unknown
+    /// at-rules as CSS that no longer parses (`@\a` became `@` and a newline; `url("}")` lost its
+    /// quotes).
+    #[test]
+    fn output_that_would_not_parse_again_is_refused() {
+        for src in ["@\\a", "@l\"\"{url(\"}\")('')}"] {
+            let e = minify(src, "a.css", Targets::default()).unwrap_err();
+            assert!(e.message.contains("would not parse again"), "{src:?}: {e:?}");
+        }
     }
 }

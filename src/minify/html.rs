@@ -6,7 +6,7 @@
 use super::css;
 use super::js::{self, JsMode};
 use crate::diag::{LineIndex, Problem};
-use crate::scan::template::{block_end, has_template_syntax, tags, Tag};
+use crate::scan::template::{block_end, has_template_syntax, tags, Tag, TagKind};
 
 /// Byte ranges whose content must not change: bodies of `{% apply %}` (Tornado) and
 /// `{% assetman %}` (Django) blocks.
@@ -21,12 +21,17 @@ fn protected_bodies(src: &str, tags: &[Tag], lines: &LineIndex) -> Result<Vec<(u
 }
 
 /// `<script …>` and `<style …>` elements: (content start, content end, is_script, open tag).
-fn raw_text_elements(src: &str) -> Vec<(usize, usize, bool, String)> {
+fn raw_text_elements(src: &str, tags: &[Tag]) -> Vec<(usize, usize, bool, String)> {
     let lower = src.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(rel) = lower[i..].find('<') {
         let at = i + rel;
+        // A `<script>` inside a template tag is the template's business.
+        if let Some(t) = tags.iter().find(|t| t.start < at && at < t.end) {
+            i = t.end;
+            continue;
+        }
         let rest = &lower[at + 1..];
         let name = if rest.starts_with("script") {
             "script"
@@ -36,7 +41,10 @@ fn raw_text_elements(src: &str) -> Vec<(usize, usize, bool, String)> {
             ""
         };
         let after = rest.as_bytes().get(name.len()).copied();
-        if name.is_empty() || !matches!(after, Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')) {
+        // Any character that cannot continue a tag name ends it, as minify-html reads it
+        // (`<style%>` is a style element to it; its content then has to be CSS).
+        let ends_name = after.is_some_and(|c| !(c.is_ascii_alphanumeric() || c == b'-' || c == b':'));
+        if name.is_empty() || !ends_name {
             i = at + 1;
             continue;
         }
@@ -49,6 +57,104 @@ fn raw_text_elements(src: &str) -> Vec<(usize, usize, bool, String)> {
         i = content_end;
     }
     out
+}
+
+/// HTML comments that hold template syntax (an unclosed one runs to the end, as in a browser):
+/// minify-html drops comments, and with them tags such as `{% block %}` that the template engine
+/// still runs.
+fn templated_comments(src: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(rel) = src[i..].find("<!--") {
+        let start = i + rel;
+        let end = src[start + 4..].find("-->").map_or(src.len(), |r| start + 4 + r + 3);
+        if has_template_syntax(&src[start..end]) {
+            out.push((start, end));
+        }
+        i = end;
+    }
+    out
+}
+
+/// Start tags whose attribute list holds a template tag outside quoted values
+/// (`<input {% if c %}checked{% end %}>`): minify-html sorts and merges attributes, which
+/// scrambles them. (start, end, lower-case element name); `skip` ranges are not looked into.
+fn templated_start_tags(src: &str, tags: &[Tag], skip: &[(usize, usize)]) -> Vec<(usize, usize, String)> {
+    let b = src.as_bytes();
+    let tag_end: std::collections::HashMap<usize, usize> = tags.iter().map(|t| (t.start, t.end)).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(&(_, e)) = skip.iter().find(|&&(s, e)| s <= i && i < e) {
+            i = e;
+            continue;
+        }
+        if let Some(&e) = tag_end.get(&i) {
+            i = e;
+            continue;
+        }
+        if b[i] != b'<' || !b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut j = i + 1;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-') {
+            j += 1;
+        }
+        let name = src[start + 1..j].to_ascii_lowercase();
+        let (mut quote, mut templated) = (None, false);
+        let end = loop {
+            let Some(&c) = b.get(j) else { break None };
+            if let Some(&e) = tag_end.get(&j) {
+                templated |= quote.is_none();
+                j = e;
+                continue;
+            }
+            match (quote, c) {
+                (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                (Some(q), c) if c == q => quote = None,
+                (None, b'>') => break Some(j + 1),
+                _ => {}
+            }
+            j += 1;
+        };
+        let Some(end) = end else { break };
+        if templated {
+            out.push((start, end, name));
+        }
+        i = end;
+    }
+    out
+}
+
+/// minify-html must leave every template tag as it was; where it did not, the first tag it
+/// changed is the error (kiln refuses rather than write a broken template). Tags are compared as
+/// a multiset: minify-html sorts the attributes of a tag, which reorders the tags in quoted values
+/// (`alt="{{ a }}" src="{{ b }}"`) harmlessly; tags among attributes are kept whole before it runs.
+fn check_template_tags(src: &str, src_tags: &[Tag], out: &str, lines: &LineIndex) -> Result<(), Problem> {
+    let out_lines = LineIndex::new(out);
+    let out_tags = tags(out, &out_lines).unwrap_or_default();
+    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for t in &out_tags {
+        *left.entry(&out[t.start..t.end]).or_default() += 1;
+    }
+    let mut missing = None;
+    for t in src_tags {
+        match left.get_mut(&src[t.start..t.end]) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => {
+                missing = Some(t.start);
+                break;
+            }
+        }
+    }
+    let at = match missing {
+        Some(at) => at,
+        None if src_tags.len() == out_tags.len() => return Ok(()),
+        None => src.len(),
+    };
+    Err(lines.problem(src, at, "the HTML minifier would change this template tag here (kiln-minify cannot minify this template safely)"))
 }
 
 /// Phrasing elements: whitespace between two of them renders as a space.
@@ -71,20 +177,47 @@ fn tag_ending_at(src: &str, gt: usize) -> Option<(String, bool)> {
 
 /// Whitespace-only runs between an inline element's end and the next inline element's start,
 /// which minify-html would drop inside layout elements such as `<div>` (changing the text).
-fn significant_spaces(src: &str) -> Vec<(usize, usize)> {
+/// Template tags count as inline content too (what they output is usually text), so the space
+/// between `<b>x</b>` and `{{ name }}`, or between `{{ a }}` and `{% end %}`, stays.
+fn significant_spaces(src: &str, tags: &[Tag]) -> Vec<(usize, usize)> {
     let b = src.as_bytes();
+    let starts_inline = |at: usize| {
+        if src[at..].starts_with("{{") || src[at..].starts_with("{%") || src[at..].starts_with("<%") {
+            return true;
+        }
+        if b.get(at) != Some(&b'<') {
+            return false;
+        }
+        let next: String = src[at + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        INLINE.contains(&next.to_ascii_lowercase().as_str())
+    };
     let mut out = Vec::new();
+    let tag_ends: Vec<usize> = tags.iter().filter(|t| t.kind != TagKind::Comment).map(|t| t.end).collect();
+    // Whitespace inside <pre> and <textarea> is content; minify-html keeps it as it is.
+    let lower = src.to_ascii_lowercase();
+    let mut verbatim = Vec::new();
+    for name in ["pre", "textarea"] {
+        let mut i = 0;
+        while let Some(rel) = lower[i..].find(&format!("<{name}")) {
+            let at = i + rel;
+            let end = lower[at..].find(&format!("</{name}")).map_or(src.len(), |r| at + r);
+            verbatim.push((at, end));
+            i = end.max(at + 1);
+        }
+    }
     for (gt, _) in src.match_indices('>') {
+        if verbatim.iter().any(|&(s, e)| s < gt && gt < e) {
+            continue;
+        }
         let mut end = gt + 1;
         while end < b.len() && b[end].is_ascii_whitespace() {
             end += 1;
         }
-        if end == gt + 1 || b.get(end) != Some(&b'<') {
+        if end == gt + 1 || end == b.len() {
             continue;
         }
-        let Some((before, _)) = tag_ending_at(src, gt) else { continue };
-        let next: String = src[end + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-        if INLINE.contains(&before.as_str()) && INLINE.contains(&next.to_ascii_lowercase().as_str()) {
+        let after_inline = tag_ends.contains(&(gt + 1)) || tag_ending_at(src, gt).is_some_and(|(before, _)| INLINE.contains(&before.as_str()));
+        if after_inline && starts_inline(end) {
             out.push((gt + 1, end));
         }
     }
@@ -109,7 +242,7 @@ pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets
     // Ranges replaced before minify-html runs: (start, end, replacement kept verbatim).
     let mut keep: Vec<(usize, usize, String)> =
         protected_bodies(src, &tags, &lines)?.into_iter().map(|(s, e)| (s, e, src[s..e].to_string())).collect();
-    for (start, end, is_script, open_tag) in raw_text_elements(src) {
+    for (start, end, is_script, open_tag) in raw_text_elements(src, &tags) {
         if keep.iter().any(|&(s, e, _)| start < e && s < end) {
             continue;
         }
@@ -136,22 +269,38 @@ pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets
         };
         keep.push((start, end, minified));
     }
-    for (s, e) in significant_spaces(src) {
+    for (s, e) in templated_comments(src) {
+        if !keep.iter().any(|&(ks, ke, _)| s < ke && ks < e) {
+            keep.push((s, e, src[s..e].to_string()));
+        }
+    }
+    for (s, e) in significant_spaces(src, &tags) {
         if !keep.iter().any(|&(ks, ke, _)| s < ke && ks < e) {
             keep.push((s, e, " ".to_string()));
         }
     }
+    // Start tags with template tags among their attributes stay as written; minify-html sees
+    // `<name kiln-keep-N>` (the element is still there, for whitespace and closing tags).
+    let skip: Vec<(usize, usize)> = keep.iter().map(|k| (k.0, k.1)).collect();
+    let start_tags: Vec<_> =
+        templated_start_tags(src, &tags, &skip).into_iter().filter(|&(s, e, _)| !skip.iter().any(|&(ks, ke)| s < ke && ks < e)).collect();
+    let mut keep: Vec<(usize, usize, String, Option<String>)> = keep.into_iter().map(|(s, e, t)| (s, e, t, None)).collect();
+    keep.extend(start_tags.into_iter().map(|(s, e, name)| (s, e, src[s..e].to_string(), Some(name))));
     keep.sort_by_key(|k| k.0);
-    // Placeholders are brace template tags, which minify-html passes through untouched.
-    let marker = |n: usize| format!("{{%kiln:keep:{n}%}}");
-    if src.contains("{%kiln:keep:") {
-        return Err(Problem { line: 1, col: 1, message: "template contains kiln's reserved marker {%kiln:keep:".into() });
+    // Placeholders are brace template tags, which minify-html passes through untouched, or
+    // start tags with one bare attribute.
+    let marker = |n: usize, element: &Option<String>| match element {
+        None => format!("{{%kiln:keep:{n}%}}"),
+        Some(name) => format!("<{name} kiln-keep-{n}>"),
+    };
+    if src.contains("{%kiln:keep:") || src.contains("kiln-keep-") {
+        return Err(Problem { line: 1, col: 1, message: "template contains kiln's reserved marker {%kiln:keep: or kiln-keep-".into() });
     }
     let mut staged = String::with_capacity(src.len());
     let mut pos = 0;
-    for (n, (s, e, _)) in keep.iter().enumerate() {
+    for (n, (s, e, _, element)) in keep.iter().enumerate() {
         staged.push_str(&src[pos..*s]);
-        staged.push_str(&marker(n));
+        staged.push_str(&marker(n, element));
         pos = *e;
     }
     staged.push_str(&src[pos..]);
@@ -166,13 +315,20 @@ pub fn minify(src: &str, name: &str, css_targets: lightningcss::targets::Targets
     cfg.minify_css = false;
     let out = minify_html::minify(staged.as_bytes(), &cfg);
     let mut out = String::from_utf8(out).map_err(|_| Problem { line: 1, col: 1, message: "minified HTML is not UTF-8".into() })?;
-    for (n, (_, _, text)) in keep.iter().enumerate() {
-        let m = marker(n);
+    for (n, (s, _, text, element)) in keep.iter().enumerate() {
+        let m = marker(n, element);
         match out.find(&m) {
             Some(at) => out.replace_range(at..at + m.len(), text),
-            None => return Err(Problem { line: 1, col: 1, message: format!("internal: placeholder {n} lost by the HTML minifier") }),
+            None => {
+                return Err(lines.problem(
+                    src,
+                    *s,
+                    "the HTML minifier would drop or change this part (kiln-minify cannot minify this template safely)",
+                ))
+            }
         }
     }
+    check_template_tags(src, &tags, &out, &lines)?;
     Ok(out)
 }
 
@@ -228,5 +384,55 @@ mod tests {
         assert_eq!((e.line, e.col), (2, 1), "{e:?}");
         let e = minify("<p>x</p>\n<script>\nvar a = 1;\nvar b = ;\n</script>", "t.html", t()).unwrap_err();
         assert_eq!((e.line, e.col), (4, 9), "{e:?}");
+    }
+
+    /// Found by the fuzzer (fuzz/regressions/minify_html/): minify-html sorts and merges
+    /// attributes, which scrambled template tags among them.
+    #[test]
+    fn template_tags_among_attributes_stay_in_place() {
+        for src in [
+            "<input type=\"checkbox\" {% if c %}checked{% end %}>",
+            "<option {{ 'selected' if s else '' }}>a</option>",
+            "<div {% if a %}class=\"b\"{% end %} id=\"c\">\n  x\n</div>",
+            "<p class={{ c }}>x</p>",
+            "<pre {% if a %}id=x{% end %}>\n  kept\n</pre>",
+        ] {
+            let out = minify(src, "t.html", t()).unwrap();
+            let open = &src[..src.find('>').unwrap() + 1];
+            assert!(out.contains(open), "{src:?} -> {out:?}");
+        }
+        let out = minify("<pre {% if a %}id=x{% end %}>\n  kept\n</pre>", "t.html", t()).unwrap();
+        assert!(out.contains("\n  kept\n</pre>"), "{out:?}");
+    }
+
+    /// Found by the fuzzer: comments were dropped with the template tags in them.
+    #[test]
+    fn comments_with_template_tags_are_kept() {
+        let out = minify("<p>a</p>\n<!-- {% block x %} -->\n<p>b</p><!-- plain -->", "t.html", t()).unwrap();
+        assert!(out.contains("<p>a</p><!-- {% block x %} -->") && !out.contains("plain"), "{out:?}");
+        assert_eq!(minify("<!--{{}}", "t.html", t()).unwrap(), "<!--{{}}");
+    }
+
+    /// Found by the fuzzer: minify-html reads `<style%>` as a style element (and writes
+    /// `<style %>`), so kiln does too; a template tag inside an unfinished tag is refused.
+    #[test]
+    fn tags_minify_html_reads_differently_are_errors_not_rewrites() {
+        let e = minify("<style%>'</style", "t.html", t()).unwrap_err();
+        assert_eq!(e.message, "unterminated string", "{e:?}");
+        let e = minify("<p>\n<e{% %}", "t.html", t()).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 3), "{e:?}");
+    }
+
+    /// Found by the fuzzer: a start tag with a template tag in it that also held a comment, and
+    /// a `<script>` inside a template tag.
+    #[test]
+    fn overlapping_kept_parts_and_script_in_a_template_tag() {
+        for src in
+            ["{% extends \"base.html\" %}\n<s\"\"{{\"<!--{{}}>", "{% </textarea>se.html\" %}\n<input\"> <span\"{{}}>", "{%<script>%}<t{% %}</script"]
+        {
+            if let Ok(out) = minify(src, "t.html", t()) {
+                minify(&out, "t.html", t()).unwrap_or_else(|e| panic!("{src:?} -> {out:?} -> {e:?}"));
+            }
+        }
     }
 }

@@ -82,9 +82,14 @@ fn minify_inner(source: &str, name: &str, mode: JsMode, map_source: Option<&str>
     let comments = SingleThreadedComments::default();
     let syntax = Syntax::Es(EsSyntax { allow_return_outside_function: false, ..Default::default() });
     let mut parser = Parser::new(syntax, StringInput::from(&*fm), Some(&comments));
+    // Positions in characters from the byte offset (swc's col_display counts display width:
+    // a tab or a wide character is several columns).
+    let lines = crate::diag::LineIndex::new(source);
     let at = |span: swc_core::common::Span, message: String| {
-        let loc = cm.lookup_char_pos(span.lo);
-        Problem { line: loc.line, col: loc.col_display + 1, message }
+        let offset = span.lo.0.saturating_sub(fm.start_pos.0) as usize;
+        // The end of input is reported at the end of the last line, not after its newline.
+        let offset = if offset >= source.len() { source.trim_end_matches(['\n', '\r']).len() } else { offset };
+        lines.problem(source, offset, message)
     };
     let parsed = match mode {
         JsMode::Script => parser.parse_script().map(Program::Script),
@@ -212,6 +217,18 @@ mod tests {
         assert_eq!((e.line, e.col), (2, 9), "{e:?}");
         let e = minify("var x = 1;\nvar y = {\n", "a.js", JsMode::Script).unwrap_err();
         assert_eq!(e.line, 2, "end of input is reported where the source ends: {e:?}");
+    }
+
+    /// Found by the fuzzer (fuzz/regressions/minify_js/): columns were swc's display width, so a
+    /// tab or a wide character pushed them past the end of the line.
+    #[test]
+    fn error_columns_count_characters() {
+        let e = minify("(\t", "a.js", JsMode::Script).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 3), "{e:?}");
+        let e = minify("var s = '漢字';\n\tlet = ;", "a.js", JsMode::Script).unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
+        let e = minify("'漢字' +", "a.js", JsMode::Script).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 7), "{e:?}");
     }
 
     #[test]

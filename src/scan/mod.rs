@@ -125,6 +125,10 @@ pub fn scan_source(src: &str) -> Result<TemplateScan, Problem> {
                 };
                 if let Some(kind) = helper.and_then(BlockKind::from_helper) {
                     let Some(j) = block_end(src, &tags, i, &lines)? else { continue };
+                    if let Some(outer) = out.blocks.last().filter(|b| t.start < b.span.1) {
+                        let message = format!("asset block inside the asset block of line {}", outer.line);
+                        return Err(lines.problem(src, t.start, message));
+                    }
                     let body = &src[t.end..tags[j].start];
                     let paths = body.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| l.trim_start_matches('/').to_string()).collect();
                     let (line, col) = lines.at(src, t.start);
@@ -147,7 +151,12 @@ pub fn scan_source(src: &str) -> Result<TemplateScan, Problem> {
 fn find_static_urls(src: &str, start: usize, end: usize, tag: Option<(usize, usize)>, lines: &LineIndex, out: &mut Vec<StaticUrl>) {
     const CALL: &str = "assetman.static_url";
     let text = &src[start..end];
+    // A call's literal may spell another call (`static_url("static_url('x')")`): one call, the outer.
+    let mut taken_until = 0;
     for (off, _) in text.match_indices(CALL) {
+        if off < taken_until {
+            continue;
+        }
         let b = text.as_bytes();
         let mut i = off + CALL.len();
         let skip_ws = |i: &mut usize| {
@@ -173,6 +182,7 @@ fn find_static_urls(src: &str, start: usize, end: usize, tag: Option<(usize, usi
             continue;
         }
         let call = (start + off, start + i + 1);
+        taken_until = i + 1;
         // `{{ assetman.static_url('x') }}` with nothing else inside becomes the bare URL.
         let whole_tag = tag.filter(|&(s, e)| src[s + 2..e - 2].trim() == &src[call.0..call.1]);
         let (line, col) = lines.at(src, call.0);
@@ -459,6 +469,30 @@ mod tests {
     use super::*;
 
     const T: &str = "<head>\n{% apply assetman.include_css %}\n  css/a.css\n  css/b.css\n{% end %}\n<img src=\"{{ assetman.static_url('img/x.png') }}\">\n{{ \"u=\" + assetman.static_url(\"img/y.png\") }}\n{{ assetman.static_url(name) }}\n{% assetman include_js %}\njs/a.js\n{% endassetman %}\n{% apply linkify %}x{% end %}\n";
+
+    /// Found by the fuzzer (fuzz/regressions/template/): a static_url call spelled inside
+    /// another's literal was a second, overlapping call, and the rewrite panicked on it.
+    #[test]
+    fn a_call_inside_a_literal_is_not_a_call() {
+        let src = "<head>\n{%assetman.static_url(\"assetman.static_url('')\")%}";
+        let s = scan_source(src).unwrap();
+        assert_eq!(s.static_urls.len(), 1);
+        assert_eq!(s.static_urls[0].path, "assetman.static_url('')");
+    }
+
+    /// Found by the fuzzer (fuzz/regressions/template/): a block inside a block gave two
+    /// overlapping spans, and the rewrite then sliced backwards (a panic).
+    #[test]
+    fn nested_asset_blocks_are_an_error() {
+        let src = "{%assetman include_js%}{%assetman include_js%}{%endassetman%}";
+        let e = scan_source(src).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 24), "{e:?}");
+        let src = "{% apply assetman.include_js %}\n{% apply assetman.include_css %}a.css{% end %}{% end %}";
+        let e = scan_source(src).unwrap_err();
+        assert_eq!((e.line, e.col, e.message.as_str()), (2, 1, "asset block inside the asset block of line 1"));
+        // One after the other is fine.
+        assert_eq!(scan_source("{%assetman include_js%}a.js{%endassetman%}{%assetman include_js%}b.js{%endassetman%}").unwrap().blocks.len(), 2);
+    }
 
     #[test]
     fn finds_tornado_and_django_blocks_and_literal_static_urls() {

@@ -9,7 +9,7 @@
 //! lossy ringing shows on flat colour). An animated GIF or APNG becomes an animated WebP with its
 //! frame durations and loop count.
 
-mod container;
+pub mod container;
 mod libwebp;
 
 use std::collections::BTreeMap;
