@@ -236,7 +236,9 @@ fn a_500_on_put_is_one_warning() {
 fn a_server_slower_than_the_timeout_is_one_warning_and_one_timeout() {
     let dir = tempfile::Builder::new().prefix("kiln-remote-").tempdir().unwrap();
     let want = reference(dir.path());
-    let server = TestServer::start(Fault::Slow(Duration::from_secs(4)));
+    // Far slower than any build, so a build that waited for one answer is told apart from one that
+    // gave up after its first timeout by a bound no loaded CI machine comes near.
+    let server = TestServer::start(Fault::Slow(Duration::from_secs(120)));
     let src = clone_at(dir.path(), "one/shop");
     let started = Instant::now();
     let text = ok(&build(&src, &["--remote-cache", &server.url(), "--remote-cache-timeout", "0.5"]));
@@ -244,7 +246,7 @@ fn a_server_slower_than_the_timeout_is_one_warning_and_one_timeout() {
     let w = warnings(&text);
     assert_eq!(w.len(), 1, "{text}");
     assert!(w[0].contains("no answer within 0.5 s"), "{text}");
-    assert!(took < Duration::from_secs(3), "the build waited for the slow server ({took:?}):\n{text}");
+    assert!(took < Duration::from_secs(60), "the build waited for the slow server ({took:?}):\n{text}");
     assert_same_tree(&want, &dist(&src));
 }
 
