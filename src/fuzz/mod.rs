@@ -135,7 +135,7 @@ mod tests {
         let mut replayed = 0;
         for t in targets() {
             let Ok(dir) = std::fs::read_dir(root.join(t.name)) else { continue };
-            let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).filter(|p| !p.extension().is_some_and(|e| e == "txt")).collect();
+            let mut files: Vec<_> = dir.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_none_or(|e| e != "txt")).collect();
             files.sort();
             for f in files {
                 let input = std::fs::read(&f).unwrap();
