@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -483,7 +482,7 @@ fn assert_consumer_dists_equal_kiln_build(consumer: &Path, tmp: &Path) {
 /// Starts `bazel-bin/serve.sh` (what `bazel run //:serve` runs) on a free port and fetches `/`
 /// (the shop's WSGI app) and a versioned stylesheet from it.
 fn check_serve(consumer: &Path) {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     let mut child = spawn_group(
         Command::new(consumer.join("bazel-bin/serve.sh"))
             .args(["--port", "0"])
@@ -497,16 +496,8 @@ fn check_serve(consumer: &Path) {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     let _ = out.read_line(&mut first);
-    let port: Option<u16> = first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
-    let get = |path: &str| -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", port.unwrap())).unwrap();
-        use std::io::Write;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text
-    };
+    let port = announced_port(&first);
+    let get = |path: &str| http_get(port.expect("the server's port"), path);
     let result = std::panic::catch_unwind(|| {
         assert!(port.is_some(), "serve.sh did not print its address: {first}");
         let page = get("/");

@@ -759,7 +759,7 @@ fn crates_build_in_their_own_derivation_and_the_flake_api_takes_pkgs() {
 /// `nix run .#serve -- --port 0`: reads the address kiln serve prints, GETs `/` (the shop's WSGI
 /// app) and a versioned stylesheet from it, then stops it.
 fn serve_answers(co: &Path) {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     let mut args = with_stub(&["run", ".#serve"]);
     args.extend(["--", "--port", "0"]);
     let mut child = spawn_group(
@@ -774,15 +774,8 @@ fn serve_answers(co: &Path) {
     );
     let mut first = String::new();
     let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut first);
-    let port: Option<u16> = first.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok());
-    let get = |path: &str| -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", port.unwrap())).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        text
-    };
+    let port = announced_port(&first);
+    let get = |path: &str| http_get(port.expect("the server's port"), path);
     let result = std::panic::catch_unwind(|| {
         assert!(port.is_some(), "`nix run .#serve` did not print its address: {first:?}");
         let page = get("/");

@@ -287,3 +287,19 @@ pub fn first_static_css(page: &str) -> Option<String> {
         url.ends_with(".css").then(|| url.to_string())
     })
 }
+
+/// The port a server announced in its first line on stdout (`… http://127.0.0.1:PORT/ …`).
+pub fn announced_port(first_line: &str) -> Option<u16> {
+    first_line.split("http://127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok())
+}
+
+/// One `GET path` to 127.0.0.1:port on its own connection: the whole response, as text.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text
+}
