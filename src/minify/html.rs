@@ -160,7 +160,7 @@ fn check_template_tags(src: &str, src_tags: &[Tag], out: &str, lines: &LineIndex
 /// Phrasing elements: whitespace between two of them renders as a space.
 const INLINE: &[&str] = &[
     "a", "abbr", "b", "bdi", "bdo", "button", "cite", "code", "data", "dfn", "em", "i", "img", "input", "kbd", "label", "mark", "meter", "output",
-    "progress", "q", "s", "samp", "select", "small", "span", "strong", "sub", "sup", "svg", "textarea", "time", "u", "var",
+    "progress", "q", "s", "samp", "select", "small", "span", "strong", "sub", "sup", "svg", "textarea", "time", "u", "var", "br", "wbr",
 ];
 
 /// The element name of the tag that ends at `gt` (`<name …>` or `</name>`), if it is one.
@@ -193,6 +193,23 @@ fn significant_spaces(src: &str, tags: &[Tag]) -> Vec<(usize, usize)> {
     };
     let mut out = Vec::new();
     let tag_ends: Vec<usize> = tags.iter().filter(|t| t.kind != TagKind::Comment).map(|t| t.end).collect();
+    // Whether inline content ends at `at`: an inline element's tag, a template tag, or text. An
+    // HTML comment, which minify-html drops, counts as what stands before it (`x<!-- c --> {{ a }}`
+    // renders "x Ann", and without the space "xAnn").
+    let ends_inline = |end: usize| {
+        let mut at = end;
+        while let Some(before) = src[..at].strip_suffix("-->") {
+            match before.rfind("<!--") {
+                Some(open) => at = open,
+                None => return false,
+            }
+        }
+        match at.checked_sub(1).map(|i| b[i]) {
+            Some(b'>') => tag_ends.contains(&at) || tag_ending_at(src, at - 1).is_some_and(|(before, _)| INLINE.contains(&before.as_str())),
+            Some(c) => !c.is_ascii_whitespace(),
+            None => false,
+        }
+    };
     // Whitespace inside <pre> and <textarea> is content; minify-html keeps it as it is.
     let lower = src.to_ascii_lowercase();
     let mut verbatim = Vec::new();
@@ -216,7 +233,7 @@ fn significant_spaces(src: &str, tags: &[Tag]) -> Vec<(usize, usize)> {
         if end == gt + 1 || end == b.len() {
             continue;
         }
-        let after_inline = tag_ends.contains(&(gt + 1)) || tag_ending_at(src, gt).is_some_and(|(before, _)| INLINE.contains(&before.as_str()));
+        let after_inline = ends_inline(gt + 1);
         if after_inline && starts_inline(end) {
             out.push((gt + 1, end));
         }
@@ -357,6 +374,25 @@ mod tests {
             assert!(out.contains(must), "{must:?} lost in {out:?}");
         }
         assert!(out.len() < src.len());
+    }
+
+    /// Found by the render comparison of fuzz-generated templates (tests/fuzz.rs): a dropped
+    /// comment joined the text before it to a template tag after it, and so did a `<br>`.
+    #[test]
+    fn the_space_after_a_dropped_comment_or_a_br_before_a_template_tag_stays() {
+        for (src, must) in [
+            ("<ul><li>x<!-- c --> {{ name }} {% end %}</li></ul>", "x {{ name }}"),
+            ("<div>x<!-- a --><!-- b -->  {{ name }}</div>", "x {{ name }}"),
+            ("<div><b>x</b><!-- c --> <i>y</i></div>", "</b> <i>"),
+            ("<div>{{ x }}<br> {{ name }} </div>", "<br> {{ name }}"),
+        ] {
+            let out = minify(src, "t.html", t()).unwrap();
+            assert!(out.contains(must), "{must:?} lost in {out:?} (from {src:?})");
+            assert!(!out.contains("<!--"), "{out}");
+        }
+        // Where a browser shows no space, none is kept: after a block's start.
+        let out = minify("<div><!-- c --> {{ name }}</div>", "t.html", t()).unwrap();
+        assert_eq!(out, "<div>{{ name }}</div>");
     }
 
     #[test]

@@ -38,12 +38,23 @@ class Dom(HTMLParser):
             if (tag, k, v.lower()) not in DEFAULTS:
                 norm.append((k, v))
         self.elements.append((tag, tuple(sorted(norm))))
+        # As an HTML5 parser does: a new <li> ends the open one (within its list).
+        if tag == "li" and "li" in self.stack:
+            while self.stack:
+                top = self.stack.pop()
+                if top == "li" or top in ("ul", "ol", "menu"):
+                    if top != "li":
+                        self.stack.append(top)
+                    break
         if tag not in INLINE:
             self.text.append(" ")
         if tag not in ("img", "input", "br", "meta", "link", "hr", "source", "wbr"):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):
+        # An end tag with no open element of its name is ignored (HTML5), not a pop of the rest.
+        if tag not in self.stack:
+            return
         if tag not in INLINE:
             self.text.append(" ")
         while self.stack:
