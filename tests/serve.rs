@@ -983,6 +983,8 @@ fn serve_streaming_app(python: &Path) -> (String, f64, f64, String, String) {
     let _ = child.wait();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+    // kiln answers in its own HTTP/1.1, whatever the app's server speaks (wsgiref: HTTP/1.0).
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     // Unknown length: chunked; the chunk-size lines are left out.
     let body: String = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         let mut out = String::new();

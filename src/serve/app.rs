@@ -116,6 +116,9 @@ impl App {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
                 parts.headers = downstream_headers(parts.headers);
+                // kiln answers the client in its own HTTP version, whatever the app's server
+                // spoke (wsgiref's HTTP/1.0 would otherwise reach an HTTP/1.1 client).
+                parts.version = hyper::Version::HTTP_11;
                 Response::from_parts(parts, body.map_err(io::Error::other).boxed())
             }
             Err(_) => text(504, "the WSGI app did not answer in time\n"),
