@@ -11,11 +11,9 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -308,61 +306,6 @@ fn rebuild_proves_every_derivation_deterministic() {
     let o = nix(&dir, &first);
     assert!(!o.status.success(), "--rebuild accepted a clock-dependent output");
     assert!(stderr(&o).contains("may not be deterministic"), "{}", stderr(&o));
-}
-
-/// nginx serving a directory on 127.0.0.1, stopped (by its PID) when dropped.
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Nginx {
-    fn serve(root: &Path, dir: &Path) -> Nginx {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let d = dir.display();
-        let conf = format!(
-            "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\n\
-             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  \
-             types {{ text/x-nix-narinfo narinfo; }}\n  default_type application/octet-stream;\n  \
-             server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
-            root.display()
-        );
-        fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new(nginx_path().unwrap())
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        let mut nginx = Nginx { child, port, dir: dir.to_path_buf() };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited ({status}): {}", fs::read_to_string(dir.join("error.log")).unwrap_or_default());
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "nginx is not listening on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        nginx
-    }
-
-    fn access_log(&self) -> String {
-        fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM to the master: it stops its workers and exits; wait() reaps it.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

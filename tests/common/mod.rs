@@ -205,24 +205,52 @@ pub fn require_nginx() -> bool {
     Path::new("/usr/sbin/nginx").exists() || require("nginx")
 }
 
-/// nginx as a WebDAV HTTP cache on 127.0.0.1 (docs/design.md §5), stopped on drop.
+/// nginx on 127.0.0.1 with its files under a scratch dir, stopped on drop: a WebDAV HTTP cache
+/// (docs/design.md §5, [`Nginx::start`]) or a static file server ([`Nginx::serve`]).
 pub struct Nginx {
     child: Child,
     pub port: u16,
+    dir: PathBuf,
 }
 
 impl Nginx {
     /// nginx serving `dir`/store for GET and PUT on a free port of 127.0.0.1.
     pub fn start(dir: &Path) -> Nginx {
+        fs::create_dir_all(dir.join("store")).unwrap();
+        let store = dir.join("store");
+        Nginx::launch(
+            dir,
+            "access_log off;",
+            &format!(
+                "root {};\n    location / {{\n      dav_methods PUT;\n      create_full_put_path on;\n      client_max_body_size 0;\n    }}",
+                store.display()
+            ),
+        )
+    }
+
+    /// nginx serving the files under `root` (GET only) on a free port of 127.0.0.1, with an access
+    /// log ([`Nginx::access_log`]); its own files go to `dir`.
+    pub fn serve(root: &Path, dir: &Path) -> Nginx {
+        let http =
+            format!("access_log {}/access.log;\n  types {{ text/x-nix-narinfo narinfo; }}\n  default_type application/octet-stream;", dir.display());
+        Nginx::launch(dir, &http, &format!("root {};", root.display()))
+    }
+
+    /// What was requested so far (only with [`Nginx::serve`]).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
+    /// nginx with `http` directives and a `server` block on a free port, once it listens.
+    fn launch(dir: &Path, http: &str, server: &str) -> Nginx {
         let exe = ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| PathBuf::from("nginx"));
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        fs::create_dir_all(dir.join("store")).unwrap();
         let d = dir.display();
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 256; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             \x20 server {{\n    listen 127.0.0.1:{port};\n    root {d}/store;\n    location / {{\n      dav_methods PUT;\n      create_full_put_path on;\n      client_max_body_size 0;\n    }}\n  }}\n}}\n"
+             http {{\n  {http}\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n    {server}\n  }}\n}}\n"
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let child = Command::new(&exe)
@@ -235,7 +263,7 @@ impl Nginx {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let mut n = Nginx { child, port };
+        let mut n = Nginx { child, port, dir: dir.to_path_buf() };
         let t = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = n.child.try_wait() {
@@ -244,7 +272,6 @@ impl Nginx {
             assert!(t.elapsed() < Duration::from_secs(10), "nginx does not listen on 127.0.0.1:{port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        n.port = port;
         n
     }
 }
