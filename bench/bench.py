@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -237,6 +238,33 @@ def discard(path: Path) -> None:
 
 def empty_trash() -> None:
     shutil.rmtree(TRASH, ignore_errors=True)
+
+
+def link_asok_tools(ctx, proj: Path) -> Path:
+    """Makes `asok build` runnable in `proj` as its docs set it up, and returns the asok command.
+
+    asok runs `.asok/bin/esbuild` (else esbuild on PATH) and only ever `.asok/bin/cwebp` (it refuses
+    a cwebp elsewhere): `asok assets --install` downloads them there; the benches link esbuild from
+    npm (bench/work/node_modules) and Debian's cwebp instead, and record both as peers."""
+    nm = ctx.bench / "work" / "node_modules"
+    esbuilds = sorted(nm.glob("@esbuild/*/bin/esbuild")) or sorted(nm.glob("esbuild/bin/esbuild"))
+    if not esbuilds:
+        raise BenchError(f"{nm}: esbuild's native binary is missing (bench/run installs the npm peers)")
+    cwebp = shutil.which("cwebp")
+    if not cwebp:
+        raise BenchError("cwebp is required (Debian's webp package: apt-get install webp)")
+    asok = ctx.python.parent / "asok"
+    if not asok.is_file():
+        raise BenchError(f"{asok} is missing (bench/requirements.txt pins asok)")
+    bindir = proj / ".asok" / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "esbuild").symlink_to(esbuilds[0])
+    (bindir / "cwebp").symlink_to(cwebp)
+    ctx.peer("asok (PyPI)", importlib.metadata.version("asok"))
+    ctx.peer("esbuild (asok's minifier, npm)", ctx.sh([str(esbuilds[0]), "--version"]).strip())
+    webp_deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "webp"], capture_output=True, text=True).stdout.strip()
+    ctx.peer("cwebp (asok's image converter, Debian webp)", webp_deb or ctx.sh([cwebp, "-version"]).strip())
+    return asok
 
 
 def dir_bytes(path: Path) -> int:

@@ -13,14 +13,12 @@ Both dists are checked file by file before anything is timed.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import shlex
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 
-from bench import TWINS, BenchError, Row, dir_bytes, fmt_time, tree_digest
+from bench import TWINS, BenchError, Row, dir_bytes, fmt_time, link_asok_tools, tree_digest
 
 TITLE = "kiln build vs asok build, examples/asok-blog scaled to 515 files (asok profile)"
 
@@ -116,24 +114,7 @@ def run(ctx):
     digest = source_digest(proj)
 
     # --- the peers: asok from the venv; esbuild (npm) and cwebp (Debian) where asok looks ---
-    nm = ctx.bench / "work" / "node_modules"
-    esbuilds = sorted(nm.glob("@esbuild/*/bin/esbuild"))
-    if not esbuilds:
-        raise BenchError(f"{nm}: esbuild's native binary is missing (bench/run installs the npm peers)")
-    cwebp = shutil.which("cwebp")
-    if not cwebp:
-        raise BenchError("cwebp is required (Debian's webp package: apt-get install webp)")
-    asok = ctx.python.parent / "asok"
-    if not asok.is_file():
-        raise BenchError(f"{asok} is missing (bench/requirements.txt pins asok)")
-    bindir = proj / ".asok" / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "esbuild").symlink_to(esbuilds[0])
-    (bindir / "cwebp").symlink_to(cwebp)
-    ctx.peer("asok (PyPI)", importlib.metadata.version("asok"))
-    ctx.peer("esbuild (asok's minifier, npm)", ctx.sh([str(esbuilds[0]), "--version"]).strip())
-    webp_deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "webp"], capture_output=True, text=True).stdout.strip()
-    ctx.peer("cwebp (asok's image converter, Debian webp)", webp_deb or ctx.sh([cwebp, "-version"]).strip())
+    asok = link_asok_tools(ctx, proj)
 
     kiln = ctx.bin("kiln")
     py = ctx.python

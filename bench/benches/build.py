@@ -18,15 +18,12 @@ on a scaffolded asok app by asok_app.py.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import re
 import shlex
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
-from bench import TWINS, BenchError, Row, dir_bytes, fmt_time, tree_digest
+from bench import TWINS, BenchError, Row, dir_bytes, fmt_time, link_asok_tools, tree_digest
 
 TITLE = "kiln build vs asok build, a generated 704-file asok project"
 
@@ -145,26 +142,7 @@ def run(ctx):
     n_files = len(files(proj))
 
     # --- the peers: asok from the venv; esbuild (npm) and cwebp (Debian) where asok looks ---
-    nm = ctx.bench / "work" / "node_modules"
-    esbuilds = sorted(nm.glob("@esbuild/*/bin/esbuild"))
-    if not esbuilds:
-        raise BenchError(f"{nm}: esbuild's native binary is missing (bench/run installs the npm peers)")
-    cwebp = shutil.which("cwebp")
-    if not cwebp:
-        raise BenchError("cwebp is required (Debian's webp package: apt-get install webp)")
-    asok = ctx.python.parent / "asok"
-    if not asok.is_file():
-        raise BenchError(f"{asok} is missing (bench/requirements.txt pins asok)")
-    # asok runs `.asok/bin/esbuild` (else esbuild on PATH) and only ever `.asok/bin/cwebp` (it
-    # refuses a cwebp elsewhere): `asok assets --install` downloads them there, we link them.
-    bindir = proj / ".asok" / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "esbuild").symlink_to(esbuilds[0])
-    (bindir / "cwebp").symlink_to(cwebp)
-    ctx.peer("asok (PyPI)", importlib.metadata.version("asok"))
-    ctx.peer("esbuild (asok's minifier, npm)", ctx.sh([str(esbuilds[0]), "--version"]).strip())
-    webp_deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "webp"], capture_output=True, text=True).stdout.strip()
-    ctx.peer("cwebp (asok's image converter, Debian webp)", webp_deb or ctx.sh([cwebp, "-version"]).strip())
+    asok = link_asok_tools(ctx, proj)
 
     kiln = ctx.bin("kiln")
     py = ctx.python
@@ -217,6 +195,7 @@ def run(ctx):
 
     # asok converts the images with one cwebp process each; say what that costs, since kiln may not.
     imgs = [str(p) for p in made["images"]]
+    cwebp = str(proj / ".asok" / "bin" / "cwebp")  # the one asok runs (link_asok_tools)
     webp_dir = ctx.workdir("cwebp")
     script = work / "cwebp-all.sh"
     script.write_text("set -e\n" + "".join(f"{q(cwebp)} -quiet -q 80 {q(p)} -o {q(str(webp_dir / (Path(p).name + '.webp')))}\n"

@@ -11,7 +11,6 @@ from the remote cache.
 
 from __future__ import annotations
 
-import importlib.metadata
 import shlex
 import shutil
 import socket
@@ -19,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import BenchError, Row, dir_bytes, fmt_time, tree_digest
+from bench import BenchError, Row, dir_bytes, fmt_time, link_asok_tools, tree_digest
 
 TITLE = "kiln build cold, warm local and fresh clone + warm remote cache (nginx) vs asok build"
 
@@ -149,17 +148,7 @@ def run(ctx):
     gen = ctx.generator("gen_frameworks")
     proj = work / "asok-project"
     gen.scale_asok(proj)
-    nm = ctx.bench / "work" / "node_modules"
-    esbuilds = sorted(nm.glob("@esbuild/*/bin/esbuild")) or sorted(nm.glob("esbuild/bin/esbuild"))
-    cwebp = shutil.which("cwebp")
-    asok = ctx.python.parent / "asok"
-    if not esbuilds or not cwebp or not asok.is_file():
-        raise BenchError("asok build needs esbuild (bench/work/node_modules), cwebp and asok (bench/requirements.txt)")
-    bindir = proj / ".asok" / "bin"
-    bindir.mkdir(parents=True)
-    (bindir / "esbuild").symlink_to(esbuilds[0])
-    (bindir / "cwebp").symlink_to(cwebp)
-    ctx.peer("asok (PyPI)", importlib.metadata.version("asok"))
+    asok = link_asok_tools(ctx, proj)
     nginx_v = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip()
     ctx.peer("nginx (the remote cache, WebDAV)", nginx_v.replace("nginx version: ", ""))
     shop = work / "shop"
