@@ -13,6 +13,7 @@ Both dists are checked file by file before anything is timed.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import subprocess
 from collections import Counter
@@ -24,6 +25,8 @@ TITLE = "kiln build vs asok build, examples/asok-blog scaled to 515 files (asok 
 
 EDIT_MARK = ".kiln-bench-edit { --edit: 0; }"  # last line of the edited CSS; the edit rewrites it
 IMAGES = (".jpg", ".jpeg", ".png")
+# Build-system files kiln never ships (the app's BUILD.bazel, flake.nix, …), which asok copies.
+NOT_SHIPPED = set(json.loads((Path(__file__).resolve().parents[2] / "src/assemble/not_shipped.json").read_text())["dev_names"])
 
 
 def source_digest(root: Path) -> str:
@@ -77,10 +80,10 @@ def check_asok(out: Path, srcs: list[str]) -> dict[str, int]:
 
 
 def check_kiln(out: Path, srcs: list[str]) -> dict[str, int]:
-    """Every source under the name asok's runtime asks for; beside them only manifest.json, the
+    """Every source but build-system files under the name asok's runtime asks for; beside them only manifest.json, the
     WebP of converted images (`x.webp` for `x.png`) and .br/.gz/.zst twins."""
     got = {f for f in files(out) if not f.endswith(TWINS)}
-    want = {expect_kiln(f) for f in srcs}
+    want = {expect_kiln(f) for f in srcs if Path(f).name not in NOT_SHIPPED}
     webp = {f.rsplit(".", 1)[0] + ".webp" for f in srcs if f.startswith("src/partials/") and f.lower().endswith(IMAGES)}
     missing, extra = want - got, got - want - webp - {"manifest.json"}
     if missing or extra:
