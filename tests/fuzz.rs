@@ -23,9 +23,12 @@ fn fuzz(target: &str) {
     let t = kiln::fuzz::target(target).unwrap_or_else(|| panic!("no fuzz target {target}"));
     let out = repo().join("target/fuzz-findings/ci");
     let mut opts = Options::new(Budget::Cases(budget(target)), out);
-    opts.seeds = vec![repo().join("fuzz/corpus").join(target)];
+    // The corpus (its seed lists read the examples and fixtures in place; their optional npm
+    // entries are left out, so every machine runs the same cases) and every regression.
+    opts.seeds = vec![repo().join("fuzz/corpus").join(target), repo().join("fuzz/regressions").join(target)];
     let report = runner::run(&t, &opts);
     eprintln!("{}", report.summary());
+    assert!(report.missing_seeds.is_empty(), "{target}: seed lists name missing paths: {:?}", report.missing_seeds);
     assert!(report.seeds > 0, "no seeds in fuzz/corpus/{target}");
     assert!(report.new_coverage > 0, "{target}: no mutant reached a new outcome: the target or its signature is broken");
     let found: Vec<String> = report

@@ -20,9 +20,13 @@ pub struct Args {
     cases: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Seed corpora: DIR/<target>/ for each target.
+    /// Seed corpora: DIR/<target>/ for each target (files, and `*.seeds` lists of the example
+    /// and fixture files to read; their optional `?` entries are read too).
     #[arg(long, default_value = "fuzz/corpus")]
     corpus: PathBuf,
+    /// Minimized crash inputs, seeds too: DIR/<target>/.
+    #[arg(long, default_value = "fuzz/regressions")]
+    regressions: PathBuf,
     /// More seed directories, used for every target (e.g. a tree of real libraries).
     #[arg(long = "extra-seeds")]
     extra_seeds: Vec<PathBuf>,
@@ -66,8 +70,17 @@ pub fn main(args: Args) -> ExitCode {
         let mut opts = Options::new(budget, args.out.clone());
         opts.seed = args.seed;
         opts.slow = Duration::from_millis(args.slow_ms);
-        opts.seeds = std::iter::once(args.corpus.join(t.name)).chain(args.extra_seeds.iter().cloned()).filter(|d| d.is_dir()).collect();
+        opts.seeds = [args.corpus.join(t.name), args.regressions.join(t.name)]
+            .into_iter()
+            .chain(args.extra_seeds.iter().cloned())
+            .filter(|d| d.is_dir())
+            .collect();
+        opts.optional_seeds = true;
         let report = runner::run(t, &opts);
+        for m in &report.missing_seeds {
+            eprintln!("kiln-fuzz: {}: a seed list names this path, which does not exist", m.display());
+        }
+        found += report.missing_seeds.len();
         println!("{}", report.summary());
         for f in &report.findings {
             println!("  {} ({}×): {}\n    reproducer: {}", f.kind.name(), f.count, f.message.lines().next().unwrap_or(""), f.reproducer.display());

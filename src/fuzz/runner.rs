@@ -35,8 +35,10 @@ pub enum Budget {
 pub struct Options {
     pub budget: Budget,
     pub seed: u64,
-    /// Directories of seed inputs (read recursively, sorted).
+    /// Directories of seed inputs (read recursively, sorted; see [`load_seeds`]).
     pub seeds: Vec<PathBuf>,
+    /// Also read the optional entries (`?path`) of seed lists.
+    pub optional_seeds: bool,
     /// Where reproducers are written (`<out>/<target>/<kind>-<hash>`).
     pub out: PathBuf,
     /// A case that takes longer than this is a hang.
@@ -49,7 +51,16 @@ pub struct Options {
 
 impl Options {
     pub fn new(budget: Budget, out: PathBuf) -> Self {
-        Options { budget, seed: 1, seeds: Vec::new(), out, slow: Duration::from_secs(2), abort_after: Duration::from_secs(30), minimize_runs: 2000 }
+        Options {
+            budget,
+            seed: 1,
+            seeds: Vec::new(),
+            optional_seeds: false,
+            out,
+            slow: Duration::from_secs(2),
+            abort_after: Duration::from_secs(30),
+            minimize_runs: 2000,
+        }
     }
 }
 
@@ -87,6 +98,8 @@ pub struct Report {
     pub cases: u64,
     pub elapsed: Duration,
     pub seeds: usize,
+    /// Paths that seed lists name and that do not exist.
+    pub missing_seeds: Vec<PathBuf>,
     /// Signatures first reached by a mutant (the seeds' own are not counted).
     pub new_coverage: usize,
     pub signatures: usize,
@@ -332,10 +345,17 @@ pub fn minimize(target: &Target, input: &[u8], kind: FindingKind, message: &str,
     best
 }
 
-/// Seed inputs from `dirs` (each read recursively, in sorted order), cut to `max_len`.
-pub fn load_seeds(dirs: &[PathBuf], max_len: usize) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for dir in dirs {
+/// Seed inputs from `dirs` (each read recursively, in sorted order), cut to `max_len`, and the
+/// paths that seed lists name but that do not exist.
+///
+/// A file named `*.seeds` is a list, not a seed: one path a line (`#` starts a comment),
+/// relative to the list's directory, of a file or a directory (every file under it); a line
+/// starting with `?` names an optional path (the npm libraries the tests fetch), skipped when
+/// absent and only read when `optional` is set, so that CI's fixed-budget run sees the same seeds
+/// on every machine. Lists keep the corpus the examples and fixtures themselves, not copies that
+/// drift. A `<name>.txt` beside a file `<name>` (a regression's note) is not a seed.
+pub fn load_seeds(dirs: &[PathBuf], max_len: usize, optional: bool) -> (Vec<Vec<u8>>, Vec<PathBuf>) {
+    let walk = |dir: &Path| -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
             .sort_by_file_name()
             .into_iter()
@@ -344,14 +364,49 @@ pub fn load_seeds(dirs: &[PathBuf], max_len: usize) -> Vec<Vec<u8>> {
             .map(|e| e.into_path())
             .collect();
         files.sort();
-        for f in files {
-            if let Ok(mut bytes) = std::fs::read(&f) {
-                bytes.truncate(max_len);
-                out.push(bytes);
+        files
+    };
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for dir in dirs {
+        for f in walk(dir) {
+            if f.extension().is_some_and(|e| e == "txt") && f.with_extension("").is_file() {
+                continue;
+            }
+            let listed = if f.extension().is_some_and(|e| e == "seeds") {
+                let base = f.parent().unwrap_or(Path::new("."));
+                let list = std::fs::read_to_string(&f).unwrap_or_default();
+                let mut listed = Vec::new();
+                for line in list.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()) {
+                    let (optional_path, rel) = match line.strip_prefix('?') {
+                        Some(rest) => (true, rest.trim()),
+                        None => (false, line),
+                    };
+                    let path = base.join(rel);
+                    if optional_path && !optional {
+                        continue;
+                    }
+                    if path.is_dir() {
+                        listed.extend(walk(&path));
+                    } else if path.is_file() {
+                        listed.push(path);
+                    } else if !optional_path {
+                        missing.push(path);
+                    }
+                }
+                listed
+            } else {
+                vec![f]
+            };
+            for f in listed {
+                if let Ok(mut bytes) = std::fs::read(&f) {
+                    bytes.truncate(max_len);
+                    out.push(bytes);
+                }
             }
         }
     }
-    out
+    (out, missing)
 }
 
 fn short_hash(bytes: &[u8]) -> String {
@@ -378,7 +433,7 @@ struct Current {
 /// Runs `target` within `opts.budget`.
 pub fn run(target: &Target, opts: &Options) -> Report {
     let mut rng = Rng::new(opts.seed ^ fnv(target.name));
-    let mut corpus = load_seeds(&opts.seeds, target.max_len);
+    let (mut corpus, missing_seeds) = load_seeds(&opts.seeds, target.max_len, opts.optional_seeds);
     let seeds = corpus.len();
     if corpus.is_empty() {
         corpus.push(Vec::new());
@@ -467,7 +522,7 @@ pub fn run(target: &Target, opts: &Options) -> Report {
     let elapsed = started.elapsed();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = watchdog.join();
-    Report { target: target.name, cases, elapsed, seeds, new_coverage, signatures: seen.len(), corpus: corpus.len(), findings }
+    Report { target: target.name, cases, elapsed, seeds, missing_seeds, new_coverage, signatures: seen.len(), corpus: corpus.len(), findings }
 }
 
 /// FNV-1a, to give each target its own random sequence from one seed.
