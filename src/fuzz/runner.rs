@@ -581,4 +581,32 @@ mod tests {
         let again = run(&target, &opts);
         assert_eq!((again.new_coverage, again.signatures, again.corpus), (report.new_coverage, report.signatures, report.corpus));
     }
+
+    #[test]
+    fn seed_lists_read_files_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let (corpus, examples) = (d.path().join("corpus/t"), d.path().join("examples"));
+        std::fs::create_dir_all(&corpus).unwrap();
+        std::fs::create_dir_all(examples.join("dir/sub")).unwrap();
+        std::fs::write(examples.join("one.css"), b"a{}").unwrap();
+        std::fs::write(examples.join("dir/b"), b"B").unwrap();
+        std::fs::write(examples.join("dir/sub/a"), b"A").unwrap();
+        std::fs::write(corpus.join("hand"), b"hand").unwrap();
+        std::fs::write(corpus.join("crash"), b"crash").unwrap();
+        std::fs::write(corpus.join("crash.txt"), b"what it did").unwrap();
+        std::fs::write(
+            corpus.join("examples.seeds"),
+            "# comment\n../../examples/one.css\n\n../../examples/dir/  # a directory\n?../../absent\n?../../examples/one.css\n",
+        )
+        .unwrap();
+        let (seeds, missing) = load_seeds(std::slice::from_ref(&corpus), 100, false);
+        assert_eq!(seeds, [&b"crash"[..], b"a{}", b"B", b"A", b"hand"]);
+        assert!(missing.is_empty());
+        let (seeds, _) = load_seeds(std::slice::from_ref(&corpus), 100, true);
+        assert_eq!(seeds.len(), 6, "the optional entry that exists is read");
+        std::fs::remove_file(examples.join("one.css")).unwrap();
+        let (_, missing) = load_seeds(&[corpus], 100, false);
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].ends_with("examples/one.css"), "{missing:?}");
+    }
 }
