@@ -151,13 +151,33 @@ pub fn scan_source(src: &str) -> Result<TemplateScan, Problem> {
 fn find_static_urls(src: &str, start: usize, end: usize, tag: Option<(usize, usize)>, lines: &LineIndex, out: &mut Vec<StaticUrl>) {
     const CALL: &str = "assetman.static_url";
     let text = &src[start..end];
-    // A call's literal may spell another call (`static_url("static_url('x')")`): one call, the outer.
+    let b = text.as_bytes();
+    // Which bytes are inside a string literal of the tag's expression: a call spelled inside one
+    // (`{{ "assetman.static_url('x')" }}`, or another call's literal) is text, not a call, and
+    // rewriting it would change the string or break the tag's quoting.
+    let mut in_string = vec![false; b.len()];
+    let mut quote: Option<u8> = None;
+    let mut k = 0;
+    while k < b.len() {
+        in_string[k] = quote.is_some();
+        match (quote, b[k]) {
+            (Some(_), b'\\') => {
+                if let Some(next) = in_string.get_mut(k + 1) {
+                    *next = true;
+                }
+                k += 1;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, c @ (b'"' | b'\'')) => quote = Some(c),
+            _ => {}
+        }
+        k += 1;
+    }
     let mut taken_until = 0;
     for (off, _) in text.match_indices(CALL) {
-        if off < taken_until {
+        if off < taken_until || in_string[off] {
             continue;
         }
-        let b = text.as_bytes();
         let mut i = off + CALL.len();
         let skip_ws = |i: &mut usize| {
             while *i < b.len() && b[*i].is_ascii_whitespace() {
@@ -478,6 +498,13 @@ mod tests {
         let s = scan_source(src).unwrap();
         assert_eq!(s.static_urls.len(), 1);
         assert_eq!(s.static_urls[0].path, "assetman.static_url('')");
+        // Found by the 5-minute fuzz run: a call spelled inside a string of the tag's expression
+        // was rewritten, and the URL's quotes closed the string early (the tag no longer ended).
+        let s = scan_source("{%\"assetman.static_url('\"')\"{%%}").unwrap();
+        assert!(s.static_urls.is_empty(), "{:?}", s.static_urls);
+        let s = scan_source("{{ \"assetman.static_url('a')\" + assetman.static_url('b') }}").unwrap();
+        let paths: Vec<&str> = s.static_urls.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(paths, ["b"]);
     }
 
     /// Found by the fuzzer (fuzz/regressions/template/): a block inside a block gave two
