@@ -70,10 +70,16 @@ fn run(input: &[u8]) -> Verdict {
             let mut i = 0;
             while i < args.len() {
                 let flag = args[i].strip_prefix("--").unwrap_or("");
+                // A boolean for a value-taking flag comes as one `--flag=true|false` argument.
+                let (flag, inline) = match flag.split_once('=') {
+                    Some((f, v @ ("true" | "false"))) => (f, Some(v)),
+                    _ => (flag, None),
+                };
                 let Some((_, takes_value)) = known().iter().find(|(n, _)| n == flag) else {
                     return Err(crate::fuzz::PropertyViolation(format!("{:?} is not one of kiln build's flags", args[i])));
                 };
-                i += 1 + usize::from(*takes_value);
+                check(inline.is_none() || *takes_value, || format!("{:?}: a switch with a value", args[i]))?;
+                i += 1 + usize::from(*takes_value && inline.is_none());
                 sig.add(flag);
             }
             check(i == args.len(), || format!("a value-taking flag has no value: {args:?}"))?;
