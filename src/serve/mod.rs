@@ -22,7 +22,7 @@ use tokio::io::AsyncReadExt;
 use crate::fsutil;
 use app::App;
 use http::{full, text, Body, Limits};
-use site::{Live, Route, Served};
+use site::{Live, Route, Served, Site};
 
 /// What to serve, and how.
 #[derive(Debug, Clone)]
@@ -190,13 +190,14 @@ impl Kiln {
         let Some(rel) = site::clean_path(raw) else { return not_found() };
         // A file gone since its dist was loaded means a newer dist replaced it: once more, from that.
         for _ in 0..2 {
-            match self.live.current().route(&rel) {
+            let site = self.live.current();
+            match site.route(&rel) {
                 Route::NotFound => break,
                 Route::Fallback { content_type, body, parts } => {
                     let headers = [("content-type", content_type.as_str()), ("cache-control", "no-cache"), ("x-content-type-options", "nosniff")];
                     return with(with(Response::new(full(body)), &headers), &[("x-kiln-fallback", &parts.join(", "))]);
                 }
-                Route::File(s) => match file_response(req, &s) {
+                Route::File(s) => match file_response(req, &site, &s) {
                     Ok(r) => return r,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(_) => break,
@@ -208,7 +209,7 @@ impl Kiln {
 }
 
 /// A static file's response: its negotiated twin, conditional (304) and ranged (206, 416).
-fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Result<Response<Body>> {
+fn file_response(req: &hyper::http::request::Parts, site: &Site, s: &Served) -> std::io::Result<Response<Body>> {
     let header = |name: header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
     let names: Vec<&str> = s.twins.iter().map(|(e, _)| *e).collect();
     let encoding = site::negotiate(header(header::ACCEPT_ENCODING), &names);
@@ -231,7 +232,7 @@ fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Resu
         Some(e) => s.twins.iter().find(|(n, _)| *n == e).map_or(&s.path, |(_, p)| p),
         None => &s.path,
     };
-    let mut file = std::fs::File::open(path)?;
+    let mut file = site.open(path)?;
     let meta = file.metadata()?;
     let (len, modified) = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
     let last_modified = httpdate::fmt_http_date(modified);

@@ -7,15 +7,19 @@
 //!
 //! [`Live`] reloads the dist when its manifest or static root is replaced (`kiln build` swaps the
 //! whole dist in with a rename). A load reads the dist through an open handle on its directory
-//! (`/proc/self/fd/N`), so each loaded [`Site`] keeps naming the files of the dist it listed even
-//! after a newer one is renamed over its path: a request takes one `Arc<Site>` and is answered
-//! wholly from it.
+//! (`/proc/self/fd/N`) and keeps one on its static root, which files are opened relative to, so
+//! each loaded [`Site`] keeps naming the files of the dist it listed even after a newer one is
+//! renamed over its path: a request takes one `Arc<Site>` and is answered wholly from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::io::Errno;
 
 use crate::fsutil::{self, EntryKind, FsError};
 use crate::manifest::{self, Manifest, MergeError};
@@ -51,6 +55,7 @@ impl Cache {
 pub struct Served {
     /// Its path under the static root.
     pub rel: String,
+    /// The file to open with [`Site::open`] (its link's target, for a symlink).
     pub path: PathBuf,
     pub content_type: String,
     pub cache: Cache,
@@ -78,8 +83,8 @@ pub enum Route {
 const ENCODINGS: [(&str, &str); 3] = [("br", ".br"), ("zstd", ".zst"), ("gzip", ".gz")];
 
 pub struct Site {
-    /// The dist directory it was read through, held open so its paths keep naming that dist.
-    _dir: Option<File>,
+    /// The static root it was read from, held open: files are opened relative to it.
+    root: Option<File>,
     prefix: String,
     /// Servable files: path under the static root → file to open.
     files: HashMap<String, PathBuf>,
@@ -94,14 +99,15 @@ impl Site {
     /// Lists `static_root` and reads the manifest (`None`: serve files as they are, unversioned;
     /// else the file to read and the name to report it by).
     pub fn load(static_root: &Path, manifest_file: Option<(&Path, &str)>, prefix: &str) -> Result<Site, SiteError> {
+        let root = File::open(static_root).map_err(|e| FsError::io(static_root, e))?;
         let mut files = HashMap::new();
         for entry in fsutil::walk(static_root, &|_, _| false)? {
             match entry.kind {
                 EntryKind::File => {
-                    files.insert(entry.rel, entry.path);
+                    files.insert(entry.rel.clone(), entry.rel.into());
                 }
                 EntryKind::LinkInside { target } => {
-                    files.insert(entry.rel, static_root.join(target));
+                    files.insert(entry.rel, target.into());
                 }
                 EntryKind::LinkOutside => {}
             }
@@ -110,7 +116,7 @@ impl Site {
             Some((p, shown)) => manifest::parse(shown, &fsutil::read(p)?)?,
             None => Manifest::default(),
         };
-        Ok(Site::new(files, manifest, prefix))
+        Ok(Site { root: Some(root), ..Site::new(files, manifest, prefix) })
     }
 
     pub fn new(files: HashMap<String, PathBuf>, manifest: Manifest, prefix: &str) -> Site {
@@ -128,7 +134,7 @@ impl Site {
             let hash = key.rsplit(':').next().unwrap_or(key);
             blocks_by_hash.entry(hash.to_string()).or_default().push(key.clone());
         }
-        Site { _dir: None, prefix: prefix.to_string(), files, manifest, versioned, blocks_by_hash }
+        Site { root: None, prefix: prefix.to_string(), files, manifest, versioned, blocks_by_hash }
     }
 
     pub fn asset_count(&self) -> usize {
@@ -141,6 +147,16 @@ impl Site {
 
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+
+    /// Opens a file [`Site::route`] named (relative to the static root: one short path walk).
+    pub fn open(&self, path: &Path) -> std::io::Result<File> {
+        match &self.root {
+            Some(root) => {
+                Ok(rustix::fs::openat(root, path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?.into())
+            }
+            None => File::open(path),
+        }
     }
 
     /// Routes a path under the prefix (already decoded and checked by [`clean_path`]).
@@ -210,7 +226,8 @@ impl Site {
                 // ignored. Importing each constituent at its own versioned URL keeps them right.
                 body.extend_from_slice(format!("@import url(\"{}{}\");\n", self.prefix, e.versioned_path).as_bytes());
             } else {
-                let Ok(bytes) = std::fs::read(file) else { continue };
+                let mut bytes = Vec::new();
+                let Ok(_) = self.open(file).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes)) else { continue };
                 if !parts.is_empty() {
                     // The separator kiln-minify --concat uses: a file ending in a line comment
                     // or without a semicolon never runs into the next.
@@ -257,16 +274,48 @@ fn identity(static_root: &Path, manifest: &Path) -> Identity {
     [stat(static_root, false), stat(manifest, true)]
 }
 
-/// The dist as it is on disk now: each [`Live::current`] checks its identity (two stats) and
-/// reloads it when it changed.
+/// Watches every directory on the way to either path (a rename, write or removal in any of
+/// them can change the identity); `None` when one cannot be watched.
+fn watch(w: OwnedFd, paths: &(PathBuf, PathBuf)) -> Option<OwnedFd> {
+    use WatchFlags as F;
+    let events = F::CREATE | F::DELETE | F::MOVED_FROM | F::MOVED_TO | F::MODIFY | F::ATTRIB | F::CLOSE_WRITE | F::DELETE_SELF | F::MOVE_SELF;
+    for path in [&paths.0, &paths.1] {
+        for dir in fsutil::absolute_lexical(path).ok()?.ancestors().skip(1) {
+            match inotify::add_watch(&w, dir, events | F::ONLYDIR) {
+                // One not there (yet) is created in a watched directory.
+                Ok(_) | Err(Errno::NOENT | Errno::NOTDIR) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+    Some(w)
+}
+
+/// Whether the watch reported anything since the last call (it is read empty).
+fn changed(w: &OwnedFd) -> bool {
+    let (mut buf, mut any) = ([0u8; 4096], false);
+    loop {
+        match rustix::io::read(w, &mut buf) {
+            Ok(n) if n > 0 => any = true,
+            Err(Errno::AGAIN) => return any,
+            Err(Errno::INTR) => {}
+            _ => return true,
+        }
+    }
+}
+
+/// The dist as it is on disk now: [`Live::current`] checks its identity (two stats) when a
+/// directory on the way to the static root or the manifest changed (inotify; on every request
+/// where inotify is unavailable), and reloads it when the identity changed.
 pub struct Live {
     dist: PathBuf,
     static_dir: PathBuf,
     manifest: PathBuf,
     prefix: String,
-    /// The static root and the manifest under `dist`, whose identity each request checks.
+    /// The static root and the manifest under `dist`, whose identity is checked.
     paths: (PathBuf, PathBuf),
-    current: RwLock<(Identity, Arc<Site>)>,
+    /// The identity seen, the site loaded, and the inotify watching the paths' directories.
+    current: Mutex<(Identity, Arc<Site>, Option<OwnedFd>)>,
 }
 
 impl Live {
@@ -275,15 +324,17 @@ impl Live {
     pub fn load(dist: &Path, static_dir: &Path, manifest: &Path, prefix: &str) -> Result<Live, SiteError> {
         let (dist, static_dir, manifest) = (dist.to_path_buf(), static_dir.to_path_buf(), manifest.to_path_buf());
         let paths = (dist.join(&static_dir), dist.join(&manifest));
+        let watch = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok().and_then(|w| watch(w, &paths));
         let mut live = Live {
             dist,
             static_dir,
             manifest,
             prefix: prefix.to_string(),
             paths,
-            current: RwLock::new(([None, None], Arc::new(Site::new(HashMap::new(), Manifest::default(), prefix)))),
+            current: Mutex::new(([None, None], Arc::new(Site::new(HashMap::new(), Manifest::default(), prefix)), None)),
         };
-        live.current = RwLock::new(live.open()?);
+        let (id, site) = live.open()?;
+        live.current = Mutex::new((id, site, watch));
         Ok(live)
     }
 
@@ -294,31 +345,31 @@ impl Live {
         let id = identity(&base.join(&self.static_dir), &base.join(&self.manifest));
         let manifest = base.join(&self.manifest);
         let shown = fsutil::display(&self.dist.join(&self.manifest));
-        let mut site = Site::load(&base.join(&self.static_dir), manifest.is_file().then_some((manifest.as_path(), shown.as_str())), &self.prefix)?;
-        site._dir = Some(dir);
+        let site = Site::load(&base.join(&self.static_dir), manifest.is_file().then_some((manifest.as_path(), shown.as_str())), &self.prefix)?;
         Ok((id, Arc::new(site)))
     }
 
     /// The site to answer one request from.
     pub fn current(&self) -> Arc<Site> {
-        let id = identity(&self.paths.0, &self.paths.1);
-        let read = |l: &RwLock<(Identity, Arc<Site>)>| l.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let (seen, site) = read(&self.current);
-        if seen == id {
-            return site;
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match &cur.2 {
+            Some(w) if !changed(w) => return cur.1.clone(),
+            // Watched again before the identity is read: a change after this read is an event.
+            Some(_) => cur.2 = cur.2.take().and_then(|w| watch(w, &self.paths)),
+            None => {}
         }
-        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let id = identity(&self.paths.0, &self.paths.1);
         if cur.0 != id {
             match self.open() {
-                Ok(loaded) => {
+                Ok((id, site)) => {
                     eprintln!(
                         "kiln serve: reloaded {} ({} files, {} assets, {} blocks)",
                         fsutil::display(&self.dist),
-                        loaded.1.file_count(),
-                        loaded.1.asset_count(),
-                        loaded.1.block_count()
+                        site.file_count(),
+                        site.asset_count(),
+                        site.block_count()
                     );
-                    *cur = loaded;
+                    (cur.0, cur.1) = (id, site);
                 }
                 // Half-written by hand, or mid-swap: keep serving the last good one, and try
                 // again when it changes.
