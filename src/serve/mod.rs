@@ -74,7 +74,6 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
     let listen_error = |source| ServeError::Listen { addr: addr.clone(), source };
     let listener = std::net::TcpListener::bind(&addr).map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
-    listener.set_nonblocking(true).map_err(listen_error)?;
     let app = match &args.app {
         Some(spec) => {
             let dist = fsutil::absolute_lexical(&args.dist).map_err(site::SiteError::from)?;
@@ -103,14 +102,7 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
         ..Limits::default()
     };
     let kiln = Arc::new(Kiln { live, app, prefix: prefix.to_string(), limits: limits.clone() });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(listen_error)?;
-    let e = runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => return e,
-        };
-        http::run(listener, limits, move |req, remote| Arc::clone(&kiln).handle(req, remote)).await
-    });
+    let e = http::run(listener, limits, move |req, remote| Arc::clone(&kiln).handle(req, remote));
     Err(ServeError::Listen { addr: local.to_string(), source: e })
 }
 
