@@ -201,12 +201,18 @@ impl Gate {
         self.state = State::Refuse(out.into_bytes(), 0);
     }
 
-    /// Arms the read timer for `deadline`; true once it has passed.
+    /// True once `deadline` has passed; else the read timer wakes the task by then. A head's
+    /// deadline moves later with each request, and moving a timer costs more than a wake-up:
+    /// the timer is reset only when it fires early (or is set too late), not per request.
     fn expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
-        if self.read_timer.deadline() != deadline {
-            self.read_timer.as_mut().reset(deadline);
+        if Instant::now() >= deadline {
+            return true;
         }
-        self.read_timer.as_mut().poll(cx).is_ready()
+        if self.read_timer.deadline() > deadline || self.read_timer.as_mut().poll(cx).is_ready() {
+            self.read_timer.as_mut().reset(deadline);
+            let _ = self.read_timer.as_mut().poll(cx);
+        }
+        false
     }
 
     /// A write-side result, failed once it has been pending for longer than the timeout.
@@ -339,15 +345,16 @@ impl AsyncWrite for Gate {
 }
 
 /// Accepts connections until the listener fails for good, and serves each with `handle` on one of
-/// a current-thread runtime per core, dealt in turn: a connection's tasks stay on one thread (no
-/// work stealing, no waking another worker), and the cores share the connections evenly.
+/// a few current-thread runtimes, dealt in turn: a connection's tasks stay on one thread (no work
+/// stealing, no waking another worker), and the threads share the connections evenly.
 pub fn run<H, F>(listener: std::net::TcpListener, limits: Limits, handle: H) -> io::Error
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let mut workers = Vec::new();
-    for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+    // Two per core: a runtime that another process preempts holds up fewer connections.
+    for _ in 0..2 * std::thread::available_parallelism().map_or(1, |n| n.get()) {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => return e,
