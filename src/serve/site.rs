@@ -52,22 +52,22 @@ impl Cache {
 
 /// A file to send, with what is known about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Served {
+pub struct Served<'a> {
     /// Its path under the static root.
-    pub rel: String,
+    pub rel: &'a str,
     /// The file to open with [`Site::open`] (its link's target, for a symlink).
-    pub path: PathBuf,
+    pub path: &'a Path,
     pub content_type: String,
     pub cache: Cache,
     /// The manifest version of its content, when the manifest knows it (the ETag).
-    pub version: Option<String>,
+    pub version: Option<&'a str>,
     /// Precompressed twins on disk: (Content-Encoding, file), in the server's order of preference.
-    pub twins: Vec<(&'static str, PathBuf)>,
+    pub twins: Vec<(&'static str, &'a Path)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    File(Served),
+pub enum Route<'a> {
+    File(Served<'a>),
     /// A block whose compiled file is missing or not the requested version, answered from its
     /// constituents (listed, in order, for the `X-Kiln-Fallback` header).
     Fallback {
@@ -160,7 +160,7 @@ impl Site {
     }
 
     /// Routes a path under the prefix (already decoded and checked by [`clean_path`]).
-    pub fn route(&self, rel: &str) -> Route {
+    pub fn route(&self, rel: &str) -> Route<'_> {
         if let Some(rest) = rel.strip_prefix("v:") {
             let Some((version, rest)) = rest.split_once('/') else { return Route::NotFound };
             if let Some(f) = rest.strip_prefix("f:") {
@@ -186,7 +186,7 @@ impl Site {
     }
 
     /// `v:{version}/{path}`: exactly that version or nothing.
-    fn versioned_asset(&self, version: &str, path: &str) -> Route {
+    fn versioned_asset(&self, version: &str, path: &str) -> Route<'_> {
         match self.manifest.asset(path) {
             Some((key, e)) if e.version == version => self.serve(e.file(key), Cache::Immutable, Some(&e.version), Some(&e.encodings)),
             _ => Route::NotFound,
@@ -196,7 +196,7 @@ impl Site {
     /// `v:{version}/f:{a:b:c}/{namehash}.{ext}`: the compiled block when it is that version and
     /// on disk; otherwise its constituents, found through `lookups` (or, when none of the keys
     /// is known, the block's own path list).
-    fn block(&self, version: &str, keys: &str, name: &str) -> Route {
+    fn block(&self, version: &str, keys: &str, name: &str) -> Route<'_> {
         let Some((hash, ext)) = name.rsplit_once('.') else { return Route::NotFound };
         let candidates: Vec<&manifest::BlockEntry> = self
             .blocks_by_hash
@@ -245,19 +245,19 @@ impl Site {
 
     /// A file under the static root, with the twins the manifest lists for it (or, for a file
     /// the manifest does not know, the `.br`/`.zst`/`.gz` files beside it).
-    fn serve(&self, rel: &str, cache: Cache, version: Option<&String>, encodings: Option<&BTreeMap<String, String>>) -> Route {
-        let Some(path) = self.files.get(rel) else { return Route::NotFound };
+    fn serve<'a>(&'a self, rel: &str, cache: Cache, version: Option<&'a String>, encodings: Option<&BTreeMap<String, String>>) -> Route<'a> {
+        let Some((rel, path)) = self.files.get_key_value(rel) else { return Route::NotFound };
         let twins = ENCODINGS
             .iter()
             .filter_map(|&(enc, suffix)| {
-                let twin = match encodings {
-                    Some(map) => map.get(enc)?.clone(),
-                    None => format!("{rel}{suffix}"),
-                };
-                self.files.get(&twin).map(|p| (enc, p.clone()))
+                match encodings {
+                    Some(map) => self.files.get(map.get(enc)?),
+                    None => self.files.get(&format!("{rel}{suffix}")),
+                }
+                .map(|p| (enc, p.as_path()))
             })
             .collect();
-        Route::File(Served { rel: rel.to_string(), path: path.clone(), content_type: content_type(rel), cache, version: version.cloned(), twins })
+        Route::File(Served { rel, path, content_type: content_type(rel), cache, version: version.map(String::as_str), twins })
     }
 }
 
@@ -421,10 +421,6 @@ pub fn content_type(path: &str) -> String {
 /// segments (`//`, which would make an absolute path), segments starting with `.`, bad
 /// percent-encoding and non-UTF-8.
 pub fn clean_path(raw: &str) -> Option<String> {
-    let lower = raw.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") {
-        return None;
-    }
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -432,7 +428,8 @@ pub fn clean_path(raw: &str) -> Option<String> {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
             let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // An encoded `/` is refused (an encoded `\` or NUL is, below, as the character).
+            out.push(u8::from_str_radix(hex, 16).ok().filter(|&b| b != b'/')?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -553,7 +550,7 @@ mod tests {
         Site::new(files, m, "/s/")
     }
 
-    fn served(r: Route) -> Served {
+    fn served(r: Route<'_>) -> Served<'_> {
         match r {
             Route::File(s) => s,
             other => panic!("expected a file, got {other:?}"),
@@ -567,16 +564,16 @@ mod tests {
         assert_eq!((direct.cache, direct.version.as_deref()), (Cache::Immutable, Some("aaaa11112222ffff")));
         assert_eq!(direct.twins.iter().map(|t| t.0).collect::<Vec<_>>(), ["gzip"], "the .br twin is not on disk");
         let plain = served(s.route("css/a.css"));
-        assert_eq!((plain.rel.as_str(), plain.cache), ("css/a.aaaa11112222.css", Cache::NoCache));
+        assert_eq!((plain.rel, plain.cache), ("css/a.aaaa11112222.css", Cache::NoCache));
         let v = served(s.route("v:aaaa11112222ffff/css/a.css"));
-        assert_eq!((v.rel.as_str(), v.cache), ("css/a.aaaa11112222.css", Cache::Immutable));
+        assert_eq!((v.rel, v.cache), ("css/a.aaaa11112222.css", Cache::Immutable));
         assert_eq!(s.route("v:aaaa11112222/css/a.css"), Route::NotFound, "a short or wrong version is a 404");
         assert_eq!(s.route("v:bbbb/img/b.jpg"), s.route("v:bbbb/img/b.webp"), "renames are followed");
         assert_eq!(served(s.route("img/b.webp")).version.as_deref(), Some("bbbb"));
         let txt = served(s.route("robots.txt"));
         assert_eq!((txt.version, txt.twins.len()), (None, 1));
         let block = served(s.route("v:bb01/f:0000:1111/cafe.js"));
-        assert_eq!((block.rel.as_str(), block.cache), ("f/cafe.bb01.js", Cache::Immutable));
+        assert_eq!((block.rel, block.cache), ("f/cafe.bb01.js", Cache::Immutable));
         assert_eq!(s.route("nope.css"), Route::NotFound);
         assert_eq!(s.route("v:bb01/f:0000/"), Route::NotFound);
     }
