@@ -344,6 +344,8 @@ impl AsyncWrite for Gate {
     }
 }
 
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
+
 /// Accepts connections until the listener fails for good, and serves each with `handle` on one of
 /// a few current-thread runtimes, dealt in turn: a connection's tasks stay on one thread (no work
 /// stealing, no waking another worker), and the threads share the connections evenly.
@@ -384,10 +386,7 @@ where
         if open.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
             open.fetch_sub(1, Ordering::AcqRel);
             // A best-effort 503 without waiting for the client.
-            let _ = io::Write::write(
-                &mut &stream,
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
-            );
+            let _ = io::Write::write(&mut &stream, BUSY);
             let _ = stream.shutdown(std::net::Shutdown::Write);
             continue;
         }

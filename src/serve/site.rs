@@ -297,9 +297,7 @@ fn changed(w: &OwnedFd) -> bool {
     loop {
         match rustix::io::read(w, &mut buf) {
             Ok(n) if n > 0 => any = true,
-            Err(Errno::AGAIN) => return any,
-            Err(Errno::INTR) => {}
-            _ => return true,
+            r => return any || r != Err(Errno::AGAIN),
         }
     }
 }
@@ -362,13 +360,8 @@ impl Live {
         if cur.0 != id {
             match self.open() {
                 Ok((id, site)) => {
-                    eprintln!(
-                        "kiln serve: reloaded {} ({} files, {} assets, {} blocks)",
-                        fsutil::display(&self.dist),
-                        site.file_count(),
-                        site.asset_count(),
-                        site.block_count()
-                    );
+                    let (files, assets, blocks) = (site.file_count(), site.asset_count(), site.block_count());
+                    eprintln!("kiln serve: reloaded {} ({files} files, {assets} assets, {blocks} blocks)", fsutil::display(&self.dist));
                     (cur.0, cur.1) = (id, site);
                 }
                 // Half-written by hand, or mid-swap: keep serving the last good one, and try
