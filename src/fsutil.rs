@@ -42,6 +42,15 @@ pub fn display(path: &Path) -> String {
 }
 
 /// Reads a whole file, with errors that say what was wrong with the path.
+/// Where `program` runs from: itself when it names a path, else the first file of that name in
+/// the caller's PATH (the lookup the shell does).
+pub fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return Some(program.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|c| c.is_file()))
+}
+
 pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => return Err(FsError::IsDir { path: display(path) }),

@@ -415,6 +415,11 @@ fn kiln_serve_app_runs_the_asok_and_django_example_dists() {
     let asok = tmp.path().join("asok-dist");
     let o = kiln_build(&py, &repo().join("examples/asok-blog"), &asok);
     assert!(o.status.success(), "kiln build examples/asok-blog:\n{}", stderr(&o));
+    // The summary's "in" bytes of templates are their sources' sizes (asok's live under the
+    // static prefix, src/partials/html/, and are no assets: they were once counted as 0).
+    let templates: usize = snapshot(&repo().join("examples/asok-blog")).iter().filter(|(k, _)| k.ends_with(".html")).map(|(_, (_, b))| b.len()).sum();
+    let line = stderr(&o).lines().find(|l| l.trim_start().starts_with("templates")).map(str::to_string).unwrap_or_default();
+    assert!(line.split_whitespace().nth(3) == Some(&templates.to_string()), "summary {line:?}: templates in should be {templates} bytes");
     let j = crawl_through_kiln_serve(&py, &asok, &["--app", "wsgi:app"], &[], &["/", "/posts", "/about"]);
     assert!(j["assets"].as_u64().unwrap() >= 10 && j["css_urls"].as_u64().unwrap() >= 3, "too little checked: {j}");
     let django = tmp.path().join("django-dist");

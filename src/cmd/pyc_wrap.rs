@@ -90,7 +90,11 @@ pub fn main(args: Args) -> ExitCode {
         Err(e) => return cli::fail([e]),
     };
     if args.python.is_none() {
-        eprintln!("kiln-pyc-wrap: no --python given; using {} (Python {}) from PATH", compiler.info.executable, compiler.info.version);
+        eprintln!(
+            "kiln-pyc-wrap: no --python given; using {} (Python {}) from PATH",
+            fsutil::display(&compiler.info.executable),
+            compiler.info.version
+        );
     }
     let opts = PycOptions {
         optimize: args.optimize,

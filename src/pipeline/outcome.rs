@@ -131,8 +131,13 @@ pub fn summarize(
     let found: BTreeMap<String, u64> = tree.found.iter().map(|f| (format!("{out_prefix}{}", f.key), f.bytes.len() as u64)).collect();
     let size_in = |r: &String| tree.sources.get(r).map(|s| s.bytes.len() as u64).or_else(|| found.get(r).copied());
     for f in files {
-        let src_rel = source_of(&f.dest, &out_prefix, merged);
-        let b = src_rel.as_ref().and_then(size_in).unwrap_or(0);
+        // A file under the static prefix that is no asset (an asok template in src/partials/html/)
+        // is its own source, copied to the same path.
+        let b = match source_of(&f.dest, &out_prefix, merged) {
+            Some(src_rel) => size_in(&src_rel),
+            None => tree.sources.get(&f.dest).map(|s| s.bytes.len() as u64),
+        }
+        .unwrap_or(0);
         let is_block = f.dest.starts_with(&blocks_dir) && kind_name(&f.dest) != "precompressed";
         let k = outcome.kinds.entry(if is_block { "blocks (new)".to_string() } else { kind_name(&f.dest) }).or_default();
         k.files += 1;

@@ -21,7 +21,8 @@ pub fn compile(cache: &Cache, config: &BuildConfig, modules: &[(&String, &str)])
             let inputs = BTreeMap::from([
                 (rel.to_string(), md5.to_string()),
                 ("interpreter".to_string(), interpreter.clone()),
-                ("options".to_string(), format!("{} {opts:?}", env!("CARGO_PKG_VERSION"))),
+                // "canonical refs": the marshal form since the workers stopped forking per module.
+                ("options".to_string(), format!("{} canonical refs {opts:?}", env!("CARGO_PKG_VERSION"))),
             ]);
             (rel.as_str(), format!("pyc {rel}"), inputs)
         })

@@ -157,12 +157,7 @@ pub fn inputs_digest(config: &BuildConfig, tree: &Tree) -> Option<String> {
 /// Identifies a program (the interpreter, lessc) without starting it: its path as found on PATH,
 /// resolved through symlinks, with size and mtime, so a no-change rebuild starts no Python at all.
 pub fn program_id(program: &Path) -> Result<String, BuildError> {
-    let found = if program.components().count() > 1 {
-        Some(program.to_path_buf())
-    } else {
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|c| c.is_file()))
-    };
-    let Some(found) = found else {
+    let Some(found) = fsutil::find_program(program) else {
         return Err(BuildError::Message(format!("python interpreter {}: not found on PATH", fsutil::display(program))));
     };
     let real = std::fs::canonicalize(&found).map_err(|e| FsError::io(&found, e))?;

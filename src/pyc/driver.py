@@ -1,62 +1,68 @@
-# kiln-pyc-wrap's compiler worker. Reads one JSON request per line on stdin and answers each with
-# a JSON header line followed by `size` bytes of .pyc. Every file is compiled in a child forked
-# from this warmed-up process, so its bytes never depend on what was compiled before it
-# (marshal's output depends on reference counts and interning left behind by earlier compiles).
+# kiln-pyc-wrap's compiler worker. Reads one request per line on stdin,
+#   id TAB optimize TAB invalidation TAB fork TAB hex(path) TAB hex(dfile)
+# and answers each with a line `id ok size` followed by `size` bytes: the .pyc, or a JSON error.
+# It imports nothing that is not already loaded at startup (json only on an error), so a worker
+# is ready as soon as the interpreter is.
+#
+# marshal's output depends on reference counts left behind by earlier compiles; kiln rewrites it
+# into a canonical form for the Python versions whose format it knows, and for any other asks
+# (fork = 1) for each file to be compiled in a child forked from this warmed-up process, so that
+# its bytes never depend on what was compiled before.
+import _imp
 import gc
-import importlib.util
-import json
 import os
 import sys
-from importlib._bootstrap_external import _code_to_hash_pyc, _code_to_timestamp_pyc
+
+import _frozen_importlib_external as bootstrap
 
 
-def compile_one(req):
-    with open(req["path"], "rb") as f:
+def compile_one(path, dfile, optimize, invalidation):
+    with open(path, "rb") as f:
         source = f.read()
-    code = compile(source, req["dfile"], "exec", dont_inherit=True, optimize=req["optimize"])
-    if req["invalidation"] == "timestamp":
-        st = os.stat(req["path"])
-        return bytes(_code_to_timestamp_pyc(code, int(st.st_mtime), st.st_size))
-    checked = req["invalidation"] == "checked-hash"
-    return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked))
+    code = compile(source, dfile, "exec", dont_inherit=True, optimize=optimize)
+    if invalidation == b"timestamp":
+        st = os.stat(path)
+        return bytes(bootstrap._code_to_timestamp_pyc(code, int(st.st_mtime), st.st_size))
+    source_hash = _imp.source_hash(bootstrap._RAW_MAGIC_NUMBER, source)
+    return bytes(bootstrap._code_to_hash_pyc(code, source_hash, invalidation == b"checked-hash"))
 
 
-def answer(req):
+def answer(*request):
     try:
-        return b"K" + compile_one(req)
+        return b"K" + compile_one(*request)
     except SyntaxError as e:
         info = {"type": type(e).__name__, "msg": e.msg, "line": e.lineno or 1, "col": e.offset or 1}
     except Exception as e:  # e.g. ValueError for NUL bytes, UnicodeDecodeError for a bad coding
         info = {"type": type(e).__name__, "msg": str(e)}
+    import json
+
     return b"E" + json.dumps(info).encode()
 
 
 def main():
     out = sys.stdout.buffer
     compile("x = 1\n", "<warm-up>", "exec")  # initialise the compiler once, before any fork
-    hello = {
-        "cache_tag": sys.implementation.cache_tag,
-        "version": "%d.%d.%d" % sys.version_info[:3],
-        "executable": sys.executable,
-        "hash_seed": os.environ.get("PYTHONHASHSEED"),
-    }
-    out.write(json.dumps(hello).encode() + b"\n")
+    seed = os.environ.get("PYTHONHASHSEED") or "-"
+    version = "%d.%d.%d" % sys.version_info[:3]
+    executable = os.fsencode(sys.executable).hex()
+    out.write(("%s\t%s\t%s\t%s\n" % (sys.implementation.cache_tag, version, seed, executable)).encode())
     out.flush()
-    fork = hasattr(os, "fork")
+    can_fork = hasattr(os, "fork")
     # Children share the parent's heap copy-on-write: park it in the permanent generation so
     # a child's garbage collection does not touch (and copy) every parent page.
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
     for line in sys.stdin.buffer:
-        req = json.loads(line)
-        if fork:
+        rid, optimize, invalidation, fork, path, dfile = line.rstrip(b"\n").split(b"\t")
+        request = (os.fsdecode(bytes.fromhex(path.decode())), bytes.fromhex(dfile.decode()).decode(), int(optimize), invalidation)
+        if can_fork and fork == b"1":
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 gc.disable()  # a short-lived child: collecting would only dirty shared pages
                 os.close(r)
-                payload = answer(req)
+                payload = answer(*request)
                 with os.fdopen(w, "wb") as f:
                     f.write(payload)
                 os._exit(0)
@@ -65,11 +71,10 @@ def main():
                 payload = f.read()
             os.waitpid(pid, 0)
         else:
-            payload = answer(req)
+            payload = answer(*request)
         if not payload:
-            payload = b"E" + json.dumps({"type": "InternalError", "msg": "compiler process died"}).encode()
-        header = {"id": req["id"], "ok": payload[:1] == b"K", "size": len(payload) - 1}
-        out.write(json.dumps(header).encode() + b"\n")
+            payload = b'E{"type": "InternalError", "msg": "compiler process died"}'
+        out.write(b"%s %d %d\n" % (rid, payload[:1] == b"K", len(payload) - 1))
         out.write(payload[1:])
         out.flush()
 

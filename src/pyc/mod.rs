@@ -1,16 +1,22 @@
 //! Reproducible Python bytecode: .py → .pyc with a given interpreter. `co_filename` is the path
 //! relative to the app root, invalidation is hash-based by default, PYTHONHASHSEED=0, and each
-//! file is compiled in a process forked from a warmed-up worker, so its bytes depend on nothing
-//! but its own source and the interpreter.
+//! file's marshal data is put in canonical form (marshal.rs), so its bytes depend on nothing but
+//! its own source and the interpreter, not on what the worker compiled before it.
+
+mod marshal;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use serde::Deserialize;
 
 use crate::fsutil::{self, FsError};
+use crate::manifest::hex;
+use marshal::CodeLayout;
 
 const DRIVER: &str = include_str!("driver.py");
 
@@ -64,11 +70,11 @@ pub enum PycError {
 }
 
 /// What the interpreter said about itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct InterpreterInfo {
     pub cache_tag: String,
     pub version: String,
-    pub executable: String,
+    pub executable: PathBuf,
     pub hash_seed: Option<String>,
 }
 
@@ -94,12 +100,6 @@ impl Drop for Worker {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    ok: bool,
-    size: usize,
-}
-
-#[derive(Deserialize)]
 struct Failure {
     #[serde(rename = "type")]
     kind: String,
@@ -113,22 +113,31 @@ pub struct Compiler {
     python: PathBuf,
     workers: Vec<Mutex<Worker>>,
     pub info: InterpreterInfo,
+    /// Known for the versions whose marshal format kiln reads; None makes every module compile in
+    /// a fresh fork of the worker instead (slower, and deterministic without the rewrite).
+    layout: Option<CodeLayout>,
 }
 
 impl Compiler {
     /// Starts `jobs` workers. The environment is cleared (no PYTHON* leaks from the caller) and
     /// PYTHONHASHSEED is fixed, so set and frozenset constants come out in a stable order.
     pub fn start(python: &Path, jobs: usize) -> Result<Compiler, PycError> {
-        let python = &resolve_interpreter(python)?;
-        let mut workers = Vec::new();
-        let mut info = None;
-        for _ in 0..jobs.max(1) {
-            let (w, i) = spawn(python)?;
-            workers.push(Mutex::new(w));
-            info = Some(i);
+        // A launcher (a pyenv shim) picks its interpreter from the caller's environment, which the
+        // workers do not get. So it is asked, with that environment, while the workers boot on the
+        // program itself; they are started again on its answer only when the two disagree.
+        let asked = ask_executable(python)?;
+        let direct = fsutil::find_program(python).unwrap_or_else(|| python.to_path_buf());
+        let early = start_workers(&direct, jobs);
+        let resolved = asked.answer()?;
+        match early {
+            Ok((workers, info)) if info.executable == resolved => Ok(Compiler::of(direct, workers, info)),
+            _ => start_workers(&resolved, jobs).map(|(workers, info)| Compiler::of(resolved, workers, info)),
         }
-        let info = info.ok_or_else(|| interp_err(python, "no worker started".into()))?;
-        Ok(Compiler { python: python.to_path_buf(), workers, info })
+    }
+
+    fn of(python: PathBuf, workers: Vec<Mutex<Worker>>, info: InterpreterInfo) -> Compiler {
+        let layout = CodeLayout::for_version(&info.version);
+        Compiler { python, workers, info, layout }
     }
 
     /// Compiles every source (in parallel across workers); results are in input order.
@@ -163,21 +172,29 @@ impl Compiler {
         // Fail here, with kiln's own wording, rather than with a Python traceback.
         let abs = fsutil::absolute_lexical(&src.path)?;
         fsutil::read(&abs).map(drop)?;
-        let req = serde_json::json!({
-            "id": id,
-            "path": abs.to_string_lossy(),
-            "dfile": src.key,
-            "optimize": opts.optimize,
-            "invalidation": opts.invalidation.as_str(),
-        });
+        let req = format!(
+            "{id}\t{}\t{}\t{}\t{}\t{}\n",
+            opts.optimize,
+            opts.invalidation.as_str(),
+            u8::from(self.layout.is_none()),
+            hex(abs.as_os_str().as_bytes()),
+            hex(src.key.as_bytes())
+        );
         let io = |e: std::io::Error| interp_err(&self.python, format!("worker I/O failed: {e}"));
-        writeln!(w.stdin, "{req}").and_then(|_| w.stdin.flush()).map_err(io)?;
+        w.stdin.write_all(req.as_bytes()).and_then(|_| w.stdin.flush()).map_err(io)?;
         let mut line = String::new();
         w.stdout.read_line(&mut line).map_err(io)?;
-        let header: Header = serde_json::from_str(&line).map_err(|_| interp_err(&self.python, format!("unexpected worker answer {line:?}")))?;
-        let mut payload = vec![0; header.size];
+        let unexpected = || interp_err(&self.python, format!("unexpected worker answer {line:?}"));
+        let (ok, size) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [rid, ok, size] if rid == id.to_string() => (ok == "1", size.parse::<usize>().map_err(|_| unexpected())?),
+            _ => return Err(unexpected()),
+        };
+        let mut payload = vec![0; size];
         w.stdout.read_exact(&mut payload).map_err(io)?;
-        if header.ok {
+        if ok {
+            if let (Some(layout), Some(data)) = (self.layout, payload.get_mut(PYC_HEADER..)) {
+                marshal::canonicalize(data, layout).map_err(|e| interp_err(&self.python, format!("{shown}: {e}")))?;
+            }
             return Ok(payload);
         }
         let f: Failure = serde_json::from_slice(&payload).map_err(|_| interp_err(&self.python, "unreadable error from worker".into()))?;
@@ -192,22 +209,50 @@ fn interp_err(python: &Path, message: String) -> PycError {
     PycError::Interpreter { python: fsutil::display(python), message }
 }
 
-/// The real interpreter behind `python` (a launcher such as a pyenv shim picks one from the
-/// caller's environment, which the workers do not get), asked once with that environment.
-pub fn resolve_interpreter(python: &Path) -> Result<PathBuf, PycError> {
-    let out = Command::new(python)
-        .args(["-S", "-c", "import sys; sys.stdout.write(sys.executable)"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| interp_err(python, format!("cannot start: {e}")))?;
-    let exe = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() || exe.is_empty() {
-        return Err(interp_err(python, "cannot tell its own executable path (sys.executable is empty)".into()));
+/// `jobs` workers of `python`, all started before any is waited for, so they boot side by side.
+fn start_workers(python: &Path, jobs: usize) -> Result<(Vec<Mutex<Worker>>, InterpreterInfo), PycError> {
+    let started = (0..jobs.max(1)).map(|_| spawn(python)).collect::<Result<Vec<_>, _>>()?;
+    let mut workers = Vec::new();
+    let mut info = None;
+    for mut w in started {
+        info = Some(hello(python, &mut w)?);
+        workers.push(Mutex::new(w));
     }
-    Ok(PathBuf::from(exe))
+    let info = info.ok_or_else(|| interp_err(python, "no worker started".into()))?;
+    Ok((workers, info))
 }
 
-fn spawn(python: &Path) -> Result<(Worker, InterpreterInfo), PycError> {
+/// The question "which interpreter are you?" put to `python` with the caller's environment.
+struct Asked<'a> {
+    python: &'a Path,
+    child: Child,
+}
+
+fn ask_executable(python: &Path) -> Result<Asked<'_>, PycError> {
+    let child = Command::new(python)
+        .args(["-S", "-c", "import sys; sys.stdout.write(sys.executable)"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| interp_err(python, format!("cannot start: {e}")))?;
+    Ok(Asked { python, child })
+}
+
+impl Asked<'_> {
+    /// The real interpreter behind `python`.
+    fn answer(self) -> Result<PathBuf, PycError> {
+        let out = self.child.wait_with_output().map_err(|e| interp_err(self.python, format!("cannot start: {e}")))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            return Err(interp_err(self.python, "cannot tell its own executable path (sys.executable is empty)".into()));
+        }
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(out.stdout)))
+    }
+}
+
+/// Magic, flags and the 8 bytes of hash or mtime and size before the marshal data (PEP 552).
+const PYC_HEADER: usize = 16;
+
+fn spawn(python: &Path) -> Result<Worker, PycError> {
     let mut cmd = Command::new(python);
     cmd.arg("-S").arg("-c").arg(DRIVER);
     cmd.env_clear().env("PYTHONHASHSEED", "0").env("PYTHONDONTWRITEBYTECODE", "1").env("PYTHONUTF8", "1");
@@ -221,12 +266,31 @@ fn spawn(python: &Path) -> Result<(Worker, InterpreterInfo), PycError> {
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(interp_err(python, "no pipes to the worker".into()));
     };
-    let mut worker = Worker { child, stdin, stdout: BufReader::new(stdout) };
-    let mut hello = String::new();
-    worker.stdout.read_line(&mut hello).map_err(|e| interp_err(python, e.to_string()))?;
-    let info: InterpreterInfo =
-        serde_json::from_str(&hello).map_err(|_| interp_err(python, "did not start kiln's compiler driver (is it Python 3.7+?)".into()))?;
-    Ok((worker, info))
+    Ok(Worker { child, stdin, stdout: BufReader::new(stdout) })
+}
+
+/// The worker's first line: what the interpreter says about itself (tab-separated, the
+/// executable's path in hex).
+fn hello(python: &Path, worker: &mut Worker) -> Result<InterpreterInfo, PycError> {
+    let mut line = String::new();
+    worker.stdout.read_line(&mut line).map_err(|e| interp_err(python, e.to_string()))?;
+    let not_driver = || interp_err(python, "did not start kiln's compiler driver (is it Python 3.7+?)".into());
+    let [cache_tag, version, seed, executable] = line.trim_end().split('\t').collect::<Vec<_>>()[..] else { return Err(not_driver()) };
+    let executable = unhex(executable).ok_or_else(not_driver)?;
+    Ok(InterpreterInfo {
+        cache_tag: cache_tag.to_string(),
+        version: version.to_string(),
+        executable: PathBuf::from(std::ffi::OsString::from_vec(executable)),
+        hash_seed: (seed != "-").then(|| seed.to_string()),
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits.chunks(2).map(|p| std::str::from_utf8(p).ok().and_then(|p| u8::from_str_radix(p, 16).ok())).collect()
 }
 
 /// Where a compiled source goes, relative to the output root.
@@ -286,7 +350,7 @@ mod tests {
 
     #[test]
     fn pyc_paths() {
-        let info = InterpreterInfo { cache_tag: "cpython-311".into(), version: "3.11.2".into(), executable: "".into(), hash_seed: None };
+        let info = InterpreterInfo { cache_tag: "cpython-311".into(), version: "3.11.2".into(), executable: PathBuf::new(), hash_seed: None };
         let mut o = PycOptions::default();
         assert_eq!(pyc_path("src/app.py", &info, &o), "src/app.pyc");
         assert_eq!(pyc_path("wsgi.py", &info, &o), "wsgi.pyc");
