@@ -302,6 +302,17 @@ fn changed(w: &OwnedFd) -> bool {
     }
 }
 
+/// Loads the dist at `dist` and its identity, reading it through an open handle on it.
+fn open(dist: &Path, static_dir: &Path, manifest: &Path, prefix: &str) -> Result<(Identity, Arc<Site>), SiteError> {
+    let dir = File::open(dist).map_err(|e| FsError::io(dist, e))?;
+    let fd = Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&dir).to_string());
+    let base = if fd.is_dir() { fd } else { dist.to_path_buf() };
+    let id = identity(&base.join(static_dir), &base.join(manifest));
+    let (file, shown) = (base.join(manifest), fsutil::display(&dist.join(manifest)));
+    let site = Site::load(&base.join(static_dir), file.is_file().then_some((file.as_path(), shown.as_str())), prefix)?;
+    Ok((id, Arc::new(site)))
+}
+
 /// The dist as it is on disk now: [`Live::current`] checks its identity (two stats) when a
 /// directory on the way to the static root or the manifest changed (inotify; on every request
 /// where inotify is unavailable), and reloads it when the identity changed.
@@ -320,31 +331,11 @@ impl Live {
     /// Loads the dist (an error here is fatal; later, a dist that does not load is reported and
     /// the previous one kept).
     pub fn load(dist: &Path, static_dir: &Path, manifest: &Path, prefix: &str) -> Result<Live, SiteError> {
-        let (dist, static_dir, manifest) = (dist.to_path_buf(), static_dir.to_path_buf(), manifest.to_path_buf());
-        let paths = (dist.join(&static_dir), dist.join(&manifest));
+        let paths = (dist.join(static_dir), dist.join(manifest));
         let watch = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok().and_then(|w| watch(w, &paths));
-        let mut live = Live {
-            dist,
-            static_dir,
-            manifest,
-            prefix: prefix.to_string(),
-            paths,
-            current: Mutex::new(([None, None], Arc::new(Site::new(HashMap::new(), Manifest::default(), prefix)), None)),
-        };
-        let (id, site) = live.open()?;
-        live.current = Mutex::new((id, site, watch));
-        Ok(live)
-    }
-
-    fn open(&self) -> Result<(Identity, Arc<Site>), SiteError> {
-        let dir = File::open(&self.dist).map_err(|e| FsError::io(&self.dist, e))?;
-        let fd = Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&dir).to_string());
-        let base = if fd.is_dir() { fd } else { self.dist.clone() };
-        let id = identity(&base.join(&self.static_dir), &base.join(&self.manifest));
-        let manifest = base.join(&self.manifest);
-        let shown = fsutil::display(&self.dist.join(&self.manifest));
-        let site = Site::load(&base.join(&self.static_dir), manifest.is_file().then_some((manifest.as_path(), shown.as_str())), &self.prefix)?;
-        Ok((id, Arc::new(site)))
+        let (id, site) = open(dist, static_dir, manifest, prefix)?;
+        let (dist, static_dir, manifest) = (dist.to_path_buf(), static_dir.to_path_buf(), manifest.to_path_buf());
+        Ok(Live { dist, static_dir, manifest, prefix: prefix.to_string(), paths, current: Mutex::new((id, site, watch)) })
     }
 
     /// The site to answer one request from.
@@ -358,7 +349,7 @@ impl Live {
         }
         let id = identity(&self.paths.0, &self.paths.1);
         if cur.0 != id {
-            match self.open() {
+            match open(&self.dist, &self.static_dir, &self.manifest, &self.prefix) {
                 Ok((id, site)) => {
                     let (files, assets, blocks) = (site.file_count(), site.asset_count(), site.block_count());
                     eprintln!("kiln serve: reloaded {} ({files} files, {assets} assets, {blocks} blocks)", fsutil::display(&self.dist));
