@@ -209,7 +209,7 @@ fn file_response(req: &hyper::http::request::Parts, site: &Site, s: &Served) -> 
     let header = |name: header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
     let names: Vec<&str> = s.twins.iter().map(|(e, _)| *e).collect();
     let encoding = site::negotiate(header(header::ACCEPT_ENCODING), &names);
-    let etag = s.version.as_deref().map(|v| site::etag(v, encoding));
+    let etag = s.version.map(|v| site::etag(v, encoding));
     let mut h = HeaderMap::new();
     let set = |h: &mut HeaderMap, name, value: &str| drop(HeaderValue::from_str(value).map(|v| h.insert(name, v)));
     let reply = |status, headers, body| {

@@ -126,7 +126,7 @@ fn run(input: &[u8]) -> Verdict {
             sig.add("fallback").bucket(parts.len());
         }
         Route::File(s) => {
-            inside(&fx.root, &fx.root.join(&s.path), &raw)?;
+            inside(&fx.root, &fx.root.join(s.path), &raw)?;
             for (_, twin) in &s.twins {
                 inside(&fx.root, &fx.root.join(twin), &raw)?;
             }
