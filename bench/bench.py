@@ -47,9 +47,11 @@ class BenchError(Exception):
 
 @dataclass
 class Stats:
-    """Wall-clock times of one command, in seconds."""
+    """Wall-clock times of one command, in seconds (and, from hyperfine, its mean user + system
+    CPU time, which the load of other processes inflates far less than the wall time)."""
 
     times: list[float]
+    cpu: float | None = None
 
     @property
     def median(self) -> float:
@@ -192,7 +194,7 @@ class Ctx:
         result = json.loads(out.read_text())["results"][0]
         if any(code != 0 for code in result.get("exit_codes", [])):
             raise BenchError(f"{label}: the command failed during timing")
-        return Stats(result["times"])
+        return Stats(result["times"], cpu=result.get("user", 0.0) + result.get("system", 0.0))
 
     def timeit(self, fn: Callable[[], object], runs: int, warmup: int,
                setup: Callable[[], object] | None = None) -> Stats:

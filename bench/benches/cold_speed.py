@@ -13,6 +13,7 @@ images on are in asok_app and build.
 from __future__ import annotations
 
 import shlex
+import subprocess
 from pathlib import Path
 
 from bench import BenchError, Row, dir_bytes, fmt_time, link_asok_tools, tree_digest
@@ -26,6 +27,13 @@ def images_off(proj: Path) -> None:
     env = proj / ".env"
     lines = [ln for ln in env.read_text().splitlines() if not ln.startswith("IMAGE_OPTIMIZATION=")]
     env.write_text("\n".join(lines + ["IMAGE_OPTIMIZATION=false"]) + "\n")
+
+
+def stages(cmd: str) -> str:
+    """kiln build's own account of a run (the same command without --quiet)."""
+    r = subprocess.run(cmd.replace(" --quiet", "").replace("> /dev/null", ""), shell=True, capture_output=True, text=True)
+    line = next((ln.strip() for ln in r.stderr.splitlines() if ln.strip().startswith("stages:")), "?")
+    return " ".join(line.removeprefix("stages: ").split())
 
 
 def count(root: Path, pattern: str) -> int:
@@ -70,7 +78,9 @@ def run(ctx):
         ratio = asok_st.median / kiln_st.median
         notes.append(f"{label}: kiln cold {ratio:.1f}× asok build ({fmt_time(kiln_st.median)} vs "
                      f"{fmt_time(asok_st.median)}; goal ≥ {GOAL:.0f}×: **{'met' if ratio >= GOAL else 'not met'}**); "
-                     f"{count(kiln_out, '*.pyc')} modules compiled by each.")
+                     f"CPU time (user + system, mean) kiln {fmt_time(kiln_st.cpu)}, asok {fmt_time(asok_st.cpu)} "
+                     f"({asok_st.cpu / kiln_st.cpu:.1f}×); {count(kiln_out, '*.pyc')} modules compiled by each; "
+                     f"kiln's stages in one more run: {stages(kiln_cmd)}.")
         rows += [Row(f"{label}: asok build", asok_st, out_bytes=dir_bytes(asok_out), peer=label == "asok-blog scaled"),
                  Row(f"{label}: kiln build cold (--no-cache)", kiln_st, out_bytes=dir_bytes(kiln_out))]
 

@@ -264,7 +264,10 @@ impl Cache {
     /// Records a freshly built unit, and why it was built.
     fn store(&self, name: &str, inputs: Inputs, outputs: &Built) {
         let mut blobs = Vec::new();
-        for (rel, bytes) in outputs {
+        // With nowhere to keep them (--no-cache and no remote cache) the outputs are neither
+        // hashed nor copied: the unit is only counted.
+        let kept = if self.dir.is_some() || self.remote.is_some() { &outputs[..] } else { &[] };
+        for (rel, bytes) in kept {
             let md5 = md5_hex(bytes);
             if let Ok(mut nb) = self.new_blobs.lock() {
                 nb.entry(md5.clone()).or_insert_with(|| bytes.clone());

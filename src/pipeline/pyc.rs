@@ -46,13 +46,19 @@ pub fn compile(cache: &Cache, config: &BuildConfig, modules: &[(&String, &str)])
     Ok(files)
 }
 
-/// Compiles the modules the cache does not hold, on one worker per core (or `--jobs`).
+const SOURCE_PER_WORKER: u64 = 64 * 1024;
+
+/// Compiles the modules the cache does not hold, on up to one worker per core (or `--jobs`).
 fn compile_misses<'a>(config: &BuildConfig, misses: &[&'a str], opts: &PycOptions) -> Result<BTreeMap<&'a str, Result<Built, PycError>>, Errors> {
     if misses.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let n = config.jobs.unwrap_or_else(cores).min(misses.len()).max(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // Another worker costs an interpreter start, about as long as compiling 20 KiB of source:
+    // without --jobs, one more per 64 KiB to compile (a small app's modules take one worker).
+    let bytes: u64 = misses.iter().filter_map(|rel| std::fs::metadata(config.src.join(rel)).ok()).map(|m| m.len()).sum();
+    let by_size = usize::try_from(bytes / SOURCE_PER_WORKER).unwrap_or(usize::MAX).saturating_add(1);
+    let n = config.jobs.unwrap_or(cores.min(by_size)).min(misses.len()).max(1);
     let compiler = Compiler::start(&config.python, n).map_err(super::one)?;
     let sources: Vec<Source> = misses.iter().map(|rel| Source { key: rel.to_string(), path: config.src.join(rel) }).collect();
     let results = compiler.compile(&sources, opts);

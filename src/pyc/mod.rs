@@ -125,8 +125,11 @@ impl Compiler {
         // A launcher (a pyenv shim) picks its interpreter from the caller's environment, which the
         // workers do not get. So it is asked, with that environment, while the workers boot on the
         // program itself; they are started again on its answer only when the two disagree.
-        let asked = ask_executable(python)?;
         let direct = fsutil::find_program(python).unwrap_or_else(|| python.to_path_buf());
+        if is_interpreter_itself(&direct) {
+            return start_workers(&direct, jobs).map(|(workers, info)| Compiler::of(direct, workers, info));
+        }
+        let asked = ask_executable(python)?;
         let early = start_workers(&direct, jobs);
         let resolved = asked.answer()?;
         match early {
@@ -220,6 +223,17 @@ fn start_workers(python: &Path, jobs: usize) -> Result<(Vec<Mutex<Worker>>, Inte
     }
     let info = info.ok_or_else(|| interp_err(python, "no worker started".into()))?;
     Ok((workers, info))
+}
+
+/// Whether `program` is an interpreter binary rather than a launcher: it resolves to an ELF file
+/// named python…. Launchers are scripts (pyenv's and asdf's shims, Nix wrappers) or a binary of
+/// another name (mise's shims link to `mise`), and only they need to be asked which interpreter
+/// they run. A venv's `python` is a link to the interpreter and is run by its own path.
+fn is_interpreter_itself(program: &Path) -> bool {
+    let Ok(real) = std::fs::canonicalize(program) else { return false };
+    let named_python = real.file_name().is_some_and(|n| n.as_bytes().starts_with(b"python"));
+    let mut magic = [0u8; 4];
+    named_python && std::fs::File::open(&real).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"\x7fELF"
 }
 
 /// The question "which interpreter are you?" put to `python` with the caller's environment.
@@ -347,6 +361,25 @@ pub fn layout(compiler: &Compiler, sources: &[Source], excluded: &[Source], opts
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launchers_are_told_from_interpreters() {
+        let t = tempfile::tempdir().unwrap();
+        let script = t.path().join("python3");
+        std::fs::write(&script, "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
+        assert!(!is_interpreter_itself(&script), "a shim script");
+        let elf_named_mise = t.path().join("mise");
+        std::fs::write(&elf_named_mise, b"\x7fELF\x02\x01").unwrap();
+        let shim = t.path().join("python");
+        std::os::unix::fs::symlink(&elf_named_mise, &shim).unwrap();
+        assert!(!is_interpreter_itself(&shim), "a link to a launcher binary");
+        let elf = t.path().join("python3.11");
+        std::fs::write(&elf, b"\x7fELF\x02\x01").unwrap();
+        let venv = t.path().join("venv-python");
+        std::os::unix::fs::symlink(&elf, &venv).unwrap();
+        assert!(is_interpreter_itself(&venv), "a venv's link to the interpreter");
+        assert!(!is_interpreter_itself(&t.path().join("missing")));
+    }
 
     #[test]
     fn pyc_paths() {

@@ -23,7 +23,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::{sleep, Instant, Sleep};
 
 /// What a client may send and how long it may take.
@@ -201,12 +201,18 @@ impl Gate {
         self.state = State::Refuse(out.into_bytes(), 0);
     }
 
-    /// Arms the read timer for `deadline`; true once it has passed.
+    /// True once `deadline` has passed; else the read timer wakes the task by then. A head's
+    /// deadline moves later with each request, and moving a timer costs more than a wake-up:
+    /// the timer is reset only when it fires early (or is set too late), not per request.
     fn expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> bool {
-        if self.read_timer.deadline() != deadline {
-            self.read_timer.as_mut().reset(deadline);
+        if Instant::now() >= deadline {
+            return true;
         }
-        self.read_timer.as_mut().poll(cx).is_ready()
+        if self.read_timer.deadline() > deadline || self.read_timer.as_mut().poll(cx).is_ready() {
+            self.read_timer.as_mut().reset(deadline);
+            let _ = self.read_timer.as_mut().poll(cx);
+        }
+        false
     }
 
     /// A write-side result, failed once it has been pending for longer than the timeout.
@@ -338,18 +344,31 @@ impl AsyncWrite for Gate {
     }
 }
 
-/// Accepts connections until the listener fails for good, and serves each on its own task with
-/// `handle`.
-pub async fn run<H, F>(listener: TcpListener, limits: Limits, handle: H) -> io::Error
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
+
+/// Accepts connections until the listener fails for good, and serves each with `handle` on one of
+/// a few current-thread runtimes, dealt in turn: a connection's tasks stay on one thread (no work
+/// stealing, no waking another worker), and the threads share the connections evenly.
+pub fn run<H, F>(listener: std::net::TcpListener, limits: Limits, handle: H) -> io::Error
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    let mut workers = Vec::new();
+    // Two per core: a runtime that another process preempts holds up fewer connections.
+    for _ in 0..2 * std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return e,
+        };
+        workers.push(runtime.handle().clone());
+        std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    }
     let limits = Arc::new(limits);
     let open = Arc::new(AtomicUsize::new(0));
-    let mut failures = 0;
+    let (mut failures, mut next) = (0, 0);
     loop {
-        let (stream, remote) = match listener.accept().await {
+        let (stream, remote) = match listener.accept() {
             Ok(accepted) => accepted,
             // Out of file descriptors, or a connection reset before it was accepted: wait a
             // moment and go on; only a listener that keeps failing ends the server.
@@ -358,40 +377,44 @@ where
                 if failures > 1000 {
                     return e;
                 }
-                sleep(Duration::from_millis(10)).await;
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
         failures = 0;
+        let _ = stream.set_nonblocking(true);
         if open.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
             open.fetch_sub(1, Ordering::AcqRel);
             // A best-effort 503 without waiting for the client.
-            let _ = stream.try_write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n");
-            let _ = stream.into_std().and_then(|s| s.shutdown(std::net::Shutdown::Write));
+            let _ = io::Write::write(&mut &stream, BUSY);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
             continue;
         }
         let (limits, open, handle) = (Arc::clone(&limits), Arc::clone(&open), handle.clone());
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let read_timer = Box::pin(sleep(limits.timeout));
-            let gate = Gate {
-                io: stream,
-                limits,
-                buf: Vec::new(),
-                scratch: vec![0; 16 * 1024].into(),
-                state: State::Head(None, None),
-                served: false,
-                eof: false,
-                read_timer,
-                write_timer: None,
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let response = handle(req, remote);
-                async move { Ok::<_, Infallible>(response.await) }
-            });
-            // Half-close: hyper does not read while a response is under way, so the gate's
-            // timers run only while hyper waits for a request.
-            let _ = hyper::server::conn::http1::Builder::new().half_close(true).serve_connection(TokioIo::new(gate), service).await;
+        next = (next + 1) % workers.len();
+        workers[next].spawn(async move {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                let _ = stream.set_nodelay(true);
+                let read_timer = Box::pin(sleep(limits.timeout));
+                let gate = Gate {
+                    io: stream,
+                    limits,
+                    buf: Vec::new(),
+                    scratch: vec![0; 16 * 1024].into(),
+                    state: State::Head(None, None),
+                    served: false,
+                    eof: false,
+                    read_timer,
+                    write_timer: None,
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let response = handle(req, remote);
+                    async move { Ok::<_, Infallible>(response.await) }
+                });
+                // Half-close: hyper does not read while a response is under way, so the gate's
+                // timers run only while hyper waits for a request.
+                let _ = hyper::server::conn::http1::Builder::new().half_close(true).serve_connection(TokioIo::new(gate), service).await;
+            }
             open.fetch_sub(1, Ordering::AcqRel);
         });
     }

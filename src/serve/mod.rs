@@ -15,14 +15,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::AsyncReadExt;
 
 use crate::fsutil;
 use app::App;
 use http::{full, text, Body, Limits};
-use site::{Live, Route, Served};
+use site::{Live, Route, Served, Site};
 
 /// What to serve, and how.
 #[derive(Debug, Clone)]
@@ -74,7 +74,6 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
     let listen_error = |source| ServeError::Listen { addr: addr.clone(), source };
     let listener = std::net::TcpListener::bind(&addr).map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
-    listener.set_nonblocking(true).map_err(listen_error)?;
     let app = match &args.app {
         Some(spec) => {
             let dist = fsutil::absolute_lexical(&args.dist).map_err(site::SiteError::from)?;
@@ -103,14 +102,7 @@ pub fn start(args: &ServeOptions, prefix: &str) -> Result<(), ServeError> {
         ..Limits::default()
     };
     let kiln = Arc::new(Kiln { live, app, prefix: prefix.to_string(), limits: limits.clone() });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(listen_error)?;
-    let e = runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => return e,
-        };
-        http::run(listener, limits, move |req, remote| Arc::clone(&kiln).handle(req, remote)).await
-    });
+    let e = http::run(listener, limits, move |req, remote| Arc::clone(&kiln).handle(req, remote));
     Err(ServeError::Listen { addr: local.to_string(), source: e })
 }
 
@@ -142,12 +134,16 @@ impl Kiln {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let started = self.limits.log.then(Instant::now);
         let (parts, body) = req.into_parts();
-        let tokens =
-            parts.headers.get_all(header::CONNECTION).iter().flat_map(|v| v.to_str().unwrap_or("").split(',')).map(|t| t.trim().to_ascii_lowercase());
-        let tokens: Vec<String> = tokens.collect();
+        let connection = |token| {
+            parts
+                .headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .any(|v| v.to_str().unwrap_or("").split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        };
         let mut keep = match parts.version {
-            hyper::Version::HTTP_10 => tokens.iter().any(|t| t == "keep-alive"),
-            _ => !tokens.iter().any(|t| t == "close"),
+            hyper::Version::HTTP_10 => connection("keep-alive"),
+            _ => !connection("close"),
         };
         // A chunked body may end anywhere: the connection ends with its response.
         keep &= !parts.headers.contains_key(header::TRANSFER_ENCODING);
@@ -190,13 +186,14 @@ impl Kiln {
         let Some(rel) = site::clean_path(raw) else { return not_found() };
         // A file gone since its dist was loaded means a newer dist replaced it: once more, from that.
         for _ in 0..2 {
-            match self.live.current().route(&rel) {
+            let site = self.live.current();
+            match site.route(&rel) {
                 Route::NotFound => break,
                 Route::Fallback { content_type, body, parts } => {
                     let headers = [("content-type", content_type.as_str()), ("cache-control", "no-cache"), ("x-content-type-options", "nosniff")];
                     return with(with(Response::new(full(body)), &headers), &[("x-kiln-fallback", &parts.join(", "))]);
                 }
-                Route::File(s) => match file_response(req, &s) {
+                Route::File(s) => match file_response(req, &site, &s) {
                     Ok(r) => return r,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(_) => break,
@@ -208,63 +205,68 @@ impl Kiln {
 }
 
 /// A static file's response: its negotiated twin, conditional (304) and ranged (206, 416).
-fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Result<Response<Body>> {
+fn file_response(req: &hyper::http::request::Parts, site: &Site, s: &Served) -> std::io::Result<Response<Body>> {
     let header = |name: header::HeaderName| req.headers.get(name).and_then(|v| v.to_str().ok());
     let names: Vec<&str> = s.twins.iter().map(|(e, _)| *e).collect();
     let encoding = site::negotiate(header(header::ACCEPT_ENCODING), &names);
-    let etag = s.version.as_deref().map(|v| site::etag(v, encoding));
-    let mut resp = Response::new(full(Bytes::new()));
-    resp = with(resp, &[("etag", etag.as_deref().unwrap_or("")), ("cache-control", s.cache.header())]);
-    if etag.is_none() {
-        resp.headers_mut().remove(header::ETAG);
+    let etag = s.version.map(|v| site::etag(v, encoding));
+    let mut h = HeaderMap::new();
+    let set = |h: &mut HeaderMap, name, value: &str| drop(HeaderValue::from_str(value).map(|v| h.insert(name, v)));
+    let reply = |status, headers, body| {
+        let mut r = Response::new(body);
+        (*r.status_mut(), *r.headers_mut()) = (status, headers);
+        Ok(r)
+    };
+    if let Some(etag) = &etag {
+        set(&mut h, header::ETAG, etag);
     }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(s.cache.header()));
     if !s.twins.is_empty() {
-        resp = with(resp, &[("vary", "Accept-Encoding")]);
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     if let (Some(inm), Some(v)) = (header(header::IF_NONE_MATCH), &s.version) {
         if site::none_match(inm, v) {
-            *resp.status_mut() = StatusCode::NOT_MODIFIED;
-            return Ok(resp);
+            return reply(StatusCode::NOT_MODIFIED, h, full(Bytes::new()));
         }
     }
     let path = match encoding {
         Some(e) => s.twins.iter().find(|(n, _)| *n == e).map_or(&s.path, |(_, p)| p),
         None => &s.path,
     };
-    let mut file = std::fs::File::open(path)?;
+    let mut file = site.open(path)?;
     let meta = file.metadata()?;
     let (len, modified) = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
     let last_modified = httpdate::fmt_http_date(modified);
-    resp = with(resp, &[("last-modified", &last_modified), ("accept-ranges", "bytes")]);
+    set(&mut h, header::LAST_MODIFIED, &last_modified);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let since = header(header::IF_MODIFIED_SINCE).and_then(|d| httpdate::parse_http_date(d).ok());
     if header(header::IF_NONE_MATCH).is_none() && since.is_some_and(|t| t >= httpdate::parse_http_date(&last_modified).unwrap_or(modified)) {
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        return Ok(resp);
+        return reply(StatusCode::NOT_MODIFIED, h, full(Bytes::new()));
     }
-    resp = with(resp, &[("content-type", &s.content_type), ("x-content-type-options", "nosniff")]);
+    set(&mut h, header::CONTENT_TYPE, &s.content_type);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if let Some(e) = encoding {
-        resp = with(resp, &[("content-encoding", e)]);
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
     }
     // If-Range: the range is of the representation the client has, or the whole one is sent.
     let current = |v: &str| etag.as_deref() == Some(v) || v == last_modified;
     let range = header(header::RANGE).filter(|_| header(header::IF_RANGE).is_none_or(current));
-    let (start, count) = match range.and_then(|r| byte_range(r, len)) {
-        None => (0, len),
+    let (status, start, count) = match range.and_then(|r| byte_range(r, len)) {
+        None => (StatusCode::OK, 0, len),
         Some(Some((start, end))) => {
-            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-            resp = with(resp, &[("content-range", &format!("bytes {start}-{end}/{len}"))]);
-            (start, end - start + 1)
+            set(&mut h, header::CONTENT_RANGE, &format!("bytes {start}-{end}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
         }
         Some(None) => {
-            *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            return Ok(with(resp, &[("content-range", &format!("bytes */{len}")), ("content-length", "0")]));
+            set(&mut h, header::CONTENT_RANGE, &format!("bytes */{len}"));
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            return reply(StatusCode::RANGE_NOT_SATISFIABLE, h, full(Bytes::new()));
         }
     };
-    resp = with(resp, &[("content-length", &count.to_string())]);
-    if req.method == Method::HEAD || count == 0 {
-        return Ok(resp);
-    }
-    *resp.body_mut() = if count <= INLINE_BODY {
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    let body = if req.method == Method::HEAD || count == 0 {
+        full(Bytes::new())
+    } else if count <= INLINE_BODY {
         let mut bytes = vec![0; count as usize];
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, start)?;
         full(bytes)
@@ -273,7 +275,7 @@ fn file_response(req: &hyper::http::request::Parts, s: &Served) -> std::io::Resu
         let file = tokio::fs::File::from_std(file).take(count);
         tower_http::services::fs::AsyncReadBody::with_capacity(file, INLINE_BODY as usize).boxed()
     };
-    Ok(resp)
+    reply(status, h, body)
 }
 
 /// The one byte range `bytes=a-b`, `bytes=a-` or `bytes=-n` asks for of `len` bytes: `None` to

@@ -126,9 +126,9 @@ fn run(input: &[u8]) -> Verdict {
             sig.add("fallback").bucket(parts.len());
         }
         Route::File(s) => {
-            inside(&fx.root, &s.path, &raw)?;
+            inside(&fx.root, &fx.root.join(s.path), &raw)?;
             for (_, twin) in &s.twins {
-                inside(&fx.root, twin, &raw)?;
+                inside(&fx.root, &fx.root.join(twin), &raw)?;
             }
             check(!s.rel.split('/').any(|seg| seg.starts_with('.')), || format!("{raw:?} served the hidden {:?}", s.rel))?;
             sig.add("file").add(&s.content_type).add(&s.cache.header()).bucket(s.twins.len()).add(&s.version.is_some());
