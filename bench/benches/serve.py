@@ -266,7 +266,7 @@ def run(ctx):
     ctx.note("Latencies are ab's percentiles (per run, then the median over runs; max is the worst of all runs). "
              "Server CPU is the user + system time the server's processes used during a run (median), from "
              "/proc: unlike throughput it does not depend on how the scheduler shares the 2 cores between ab, "
-             "the server and other processes (kiln serve runs two tokio current-thread runtimes per core, "
-             f"{2 * (os.cpu_count() or 1)} threads here, nginx 2 worker processes). "
+             "the server and other processes (kiln serve runs one tokio current-thread runtime per core, "
+             f"{os.cpu_count() or 1} threads here, nginx 2 worker processes). "
              "The first table is the wall time of each 20,000-request run on the CSS.")
     return rows

@@ -355,8 +355,9 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let mut workers = Vec::new();
-    // Two per core: a runtime that another process preempts holds up fewer connections.
-    for _ in 0..2 * std::thread::available_parallelism().map_or(1, |n| n.get()) {
+    // One per core, as nginx's `worker_processes auto`: on an idle 2-core machine two per core
+    // gave 5-6 ms p99 against 2.7-3.3 ms (bench/RESULTS.md "serve").
+    for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => return e,
