@@ -41,7 +41,6 @@ pub fn display(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-/// Reads a whole file, with errors that say what was wrong with the path.
 /// Where `program` runs from: itself when it names a path, else the first file of that name in
 /// the caller's PATH (the lookup the shell does).
 pub fn find_program(program: &Path) -> Option<PathBuf> {
@@ -51,6 +50,7 @@ pub fn find_program(program: &Path) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|c| c.is_file()))
 }
 
+/// Reads a whole file, with errors that say what was wrong with the path.
 pub fn read(path: &Path) -> Result<Vec<u8>, FsError> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => return Err(FsError::IsDir { path: display(path) }),

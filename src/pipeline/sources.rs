@@ -50,8 +50,8 @@ impl Tree {
     }
 
     /// The modules compiled to bytecode, with their md5.
-    pub fn modules(&self) -> Vec<(&String, &str)> {
-        self.of_class(Class::Python).map(|(rel, s)| (rel, s.md5.as_str())).collect()
+    pub fn modules(&self) -> Vec<(&String, &Source)> {
+        self.of_class(Class::Python).collect()
     }
 
     /// The templates, with their path in the app.

@@ -6,11 +6,10 @@
 mod marshal;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use serde::Deserialize;
 
